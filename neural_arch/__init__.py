@@ -1,0 +1,12 @@
+"""neural_arch: a NumPy autograd framework whose heart is a verified optimizer library."""
+from . import backend
+from .backend import manual_seed, set_default_device, use_device, cupy_available
+from .core import *  # noqa: F401,F403
+from .core import __all__ as _core_all
+from . import functional, autograd
+from .functional import *  # noqa: F401,F403
+from .functional import __all__ as _functional_all
+
+__version__ = "0.1.0"
+__all__ = ["backend", "functional", "autograd", "manual_seed", "set_default_device", "use_device",
+           "cupy_available"] + _core_all + _functional_all

@@ -1,0 +1,10 @@
+"""Autograd utilities: functional gradients, gradient checks, anomaly mode, the clamp."""
+from ..core.engine import last_clamped_count
+from ..core.grad_mode import get_grad_clip, grad_clip, set_grad_clip
+from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
+from .functional import grad
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+
+__all__ = ["grad", "gradcheck", "gradgradcheck", "GradcheckError", "detect_anomaly",
+           "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError", "set_grad_clip",
+           "get_grad_clip", "grad_clip", "last_clamped_count"]

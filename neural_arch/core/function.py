@@ -1,0 +1,141 @@
+"""Function: one node of the graph, the only place that records it."""
+from __future__ import annotations
+
+import traceback
+import weakref
+
+import numpy as np
+
+from .. import backend
+from .grad_mode import config
+from .tensor import Tensor
+
+__all__ = ["Function", "AnomalyError"]
+
+_make = Tensor._make
+_generic = np.generic
+_ref = weakref.ref
+
+
+class AnomalyError(FloatingPointError):
+    """Raised in anomaly mode at the first NaN or inf, naming the op and where it was made."""
+
+
+class Function:
+    """A differentiable operation.
+
+    Subclasses implement
+
+    * ``forward(self, *xs)`` on raw arrays (NumPy or CuPy; begin with
+      ``xp = get_array_module(...)``), returning one array or a tuple of arrays;
+    * ``backward(self, *gys)`` on Tensors, returning one Tensor (or None) per input,
+      written with neural_arch operations. The engine runs it without recording,
+      unless ``create_graph=True``, in which case the same formula records a graph
+      and gives higher-order derivatives.
+
+    Attributes available in ``backward``: ``self.inputs`` (the Tensors and constants
+    passed in), ``self.output(i)`` (the i-th output Tensor), ``self.needs_input_grad``.
+    The engine reduces broadcast gradients to each input's shape, so ``backward``
+    may return a gradient of the broadcast shape.
+
+    Class attribute ``grad_bounded``: True when every local derivative is at most 1
+    in magnitude and no input gradient is a sum (tanh, relu, add, reshape, ...);
+    the engine then skips the clamp check, which cannot fire.
+    """
+
+    __slots__ = ("inputs", "outputs", "_stack", "__dict__", "__weakref__")
+    grad_bounded = False
+
+    def __call__(self, *inputs):
+        xs = []
+        rg = False
+        for x in inputs:
+            if isinstance(x, Tensor):
+                xs.append(x.data)
+                if x._rg:
+                    rg = True
+            else:
+                xs.append(x)
+        try:
+            ys = self.forward(*xs)
+        except TypeError:
+            _check_devices(self, xs)
+            raise
+        except ValueError as e:
+            # NumPy's shape messages name the shapes; say which op raised them.
+            raise ValueError(f"{type(self).__name__}: {e}") from None
+        record = rg and config.grad_enabled
+        if type(ys) is tuple:
+            outs = tuple(_make(y if not isinstance(y, _generic) else np.asarray(y),
+                               self if record else None) for y in ys)
+            if record:
+                self.inputs = inputs
+                self.outputs = [_ref(o) for o in outs]
+        else:
+            if isinstance(ys, _generic):
+                ys = np.asarray(ys)
+            outs = _make(ys, self if record else None)
+            if record:
+                self.inputs = inputs
+                self.outputs = (_ref(outs),)
+        if config.anomaly:
+            self._stack = traceback.format_stack()[:-2] if record else None
+            _check_finite(self, outs if type(outs) is tuple else (outs,), "forward")
+        return outs
+
+    def forward(self, *xs):
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
+    def backward(self, *gys):
+        raise NotImplementedError(f"{type(self).__name__} is not differentiable")
+
+    def output(self, i: int = 0) -> Tensor:
+        """The i-th output Tensor (held weakly, so reading it keeps no cycle alive)."""
+        return self.outputs[i]()
+
+    @property
+    def needs_input_grad(self):
+        """Tuple of bools: which inputs need a gradient."""
+        return tuple(isinstance(x, Tensor) and x._rg for x in self.inputs)
+
+    def _release(self):
+        """Drop the inputs and saved arrays once backward no longer needs them."""
+        self.inputs = None
+        self.outputs = None
+        d = self.__dict__
+        if d:
+            d.clear()
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+
+def where_created(fn) -> str:
+    """The source line that created ``fn`` (recorded in anomaly mode only)."""
+    stack = getattr(fn, "_stack", None)
+    if not stack:
+        return "(creation site unknown: enable na.autograd.detect_anomaly() before forward)"
+    return "".join(stack[-3:]).rstrip()
+
+
+def _check_finite(fn, tensors, phase):
+    for i, t in enumerate(tensors):
+        a = t.data if isinstance(t, Tensor) else t
+        if a is None or a.dtype.kind not in "fc":
+            continue
+        xp = backend.get_array_module(a)
+        if not bool(xp.isfinite(a).all()):
+            bad = "NaN" if bool(xp.isnan(a).any()) else "inf"
+            raise AnomalyError(
+                f"{type(fn).__name__}.{phase} produced {bad} in its output {i} "
+                f"(shape {tuple(a.shape)}); the op was created at:\n{where_created(fn)}")
+
+
+def _check_devices(fn, xs):
+    devs = {backend.device_of(x) for x in xs
+            if x is not None and not isinstance(x, (int, float, complex, bool, _generic))
+            and hasattr(x, "shape")}
+    if len(devs) > 1:
+        raise backend.DeviceError(
+            f"{type(fn).__name__} got inputs on different devices: {sorted(devs)}; "
+            "move them to one device with .to(device)")
