@@ -285,3 +285,46 @@ def cached_kernel(builder):
         require_cupy()
         return cached(*args)
     return get
+
+
+# --- erf: NumPy has none ---------------------------------------------------------
+
+_erf_numpy = None   # the host implementation, chosen on first use (SciPy or fallback)
+
+
+def _erf_fallback(x):
+    """Pure-NumPy erf: ``math.erf`` per element (exact to double precision, but slow)."""
+    import math
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"erf expects a real array, got dtype {x.dtype}")
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    out = np.frompyfunc(math.erf, 1, 1)(x.astype(np.float64))
+    return np.asarray(out, dtype=np.float64).astype(dtype, copy=False)
+
+
+def _resolve_numpy_erf():
+    global _erf_numpy
+    try:
+        from scipy.special import erf as impl
+    except ImportError:
+        impl = _erf_fallback
+    _erf_numpy = impl
+    return impl
+
+
+def erf(x):
+    """The error function, elementwise, on the array's own backend.
+
+    NumPy arrays use :func:`scipy.special.erf` when SciPy is installed and an exact
+    (slower) pure-NumPy fallback otherwise; CuPy arrays use
+    :func:`cupyx.scipy.special.erf`; any other registered backend must provide
+    ``xp.erf``. Floating dtypes are kept; integers give float64.
+    """
+    xp = get_array_module(x)
+    if xp is np:
+        return (_erf_numpy or _resolve_numpy_erf())(x)
+    if xp is cupy:
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erf(x)
+    return xp.erf(x)

@@ -6,12 +6,13 @@ so it can itself be differentiated.
 """
 from __future__ import annotations
 
+from .. import backend
 from ..backend import get_array_module
 from ..core.function import Function
 from ._util import needs_grad, raw
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "abs", "maximum", "minimum", "clip",
-           "where", "exp", "log", "sqrt", "tanh"]
+           "where", "exp", "log", "sqrt", "tanh", "erf"]
 
 
 # ==== arithmetic =====================================================================
@@ -262,3 +263,20 @@ def sqrt(x):
 def tanh(x):
     """Elementwise hyperbolic tangent."""
     return Tanh()(x)
+
+
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+
+
+class Erf(Function):
+    def forward(self, x):
+        return backend.erf(x)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return gy * (_TWO_OVER_SQRT_PI * exp(-(x * x)))   # d erf = 2/sqrt(pi) e^(-x^2)
+
+
+def erf(x):
+    """Elementwise Gauss error function ``2/sqrt(pi) * integral_0^x e^(-t^2) dt``."""
+    return Erf()(x)
