@@ -1,17 +1,22 @@
 """The backward engine: reverse-mode accumulation over the recorded graph.
 
-Two passes, no recursion and no sorting:
-
-1. walk the graph from the roots (iterative DFS) and count, for every Function,
-   how many edges lead into it;
-2. process Functions whose count has dropped to zero (Kahn's algorithm), calling
-   their ``backward`` with the complete gradients of their outputs.
+One pass, no recursion and no re-sorting. Every recorded Function carries a
+sequence number from a global counter, so a Function's consumers always carry
+larger numbers than it does. Functions that have received a gradient wait in a
+max-heap on that number; popping the largest one guarantees that every consumer
+which can still contribute to its gradients has already run, so its gradients
+are complete. Its ``backward`` then sends gradients to its inputs' creators,
+which enter the heap on their first gradient.
 
 Every gradient that flows along an edge is reduced to its input's shape
 (``sum_to``), cast to its dtype, and clamped elementwise to ``[-c, c]`` when the
-automatic clamp is on (:func:`neural_arch.autograd.set_grad_clip`).
+automatic clamp is on (:func:`neural_arch.autograd.set_grad_clip`). The clamp
+check is skipped where it cannot fire: for the outputs of a ``grad_bounded`` op
+whose incoming gradients are each a single, already clamped edge.
 """
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 
@@ -20,10 +25,15 @@ from .function import _check_finite, where_created
 from .grad_mode import config
 from .tensor import _RETAIN, Tensor
 
-__all__ = ["run_backward", "clamp_gradient", "last_clamped_count"]
+__all__ = ["run_backward", "clamp_gradient", "last_clamped_count", "where_created"]
 
 _make = Tensor._make
+_ndarray = np.ndarray
+_absmax = np.maximum.reduce
+_abs = np.abs
 _SMALL = 4096
+_push = heapq.heappush
+_pop = heapq.heappop
 
 
 def last_clamped_count() -> int:
@@ -41,12 +51,12 @@ def clamp_gradient(g: Tensor, c: float, create_graph: bool) -> Tensor:
     does the clamping, so higher-order gradients see its mask.
     """
     a = g.data
-    if a.dtype.kind != "f" or a.size == 0:
+    if a.dtype.kind not in "fc" or a.size == 0:
         return g
     xp = backend.get_array_module(a)
     if xp is np:
-        if a.size < _SMALL:
-            if np.abs(a).max() <= c:
+        if a.size <= _SMALL:
+            if _absmax(_abs(a), None) <= c:
                 return g
         elif a.max() <= c and a.min() >= -c:
             return g
@@ -61,6 +71,10 @@ def clamp_gradient(g: Tensor, c: float, create_graph: bool) -> Tensor:
 def _seed(out, grad):
     if not isinstance(out, Tensor):
         raise TypeError(f"backward expects Tensors, got {type(out).__name__}")
+    if not out._rg:
+        raise RuntimeError("backward was called on a tensor that does not require grad "
+                           "and has no creator; did you forget requires_grad=True, or "
+                           "compute it under no_grad()?")
     if grad is None:
         if out.data.size != 1:
             raise RuntimeError(
@@ -77,6 +91,34 @@ def _seed(out, grad):
     return g, False
 
 
+def _run_hooks(t, g):
+    """Apply ``t``'s hooks to its gradient; returns (gradient, replaced?)."""
+    replaced = False
+    for h in t._hooks:
+        if h is _RETAIN:
+            t.grad = g
+        else:
+            r = h(g)
+            if r is not None:
+                g = r if isinstance(r, Tensor) else Tensor(r)
+                replaced = True
+    return g, replaced
+
+
+def _raise_freed(f):
+    raise RuntimeError(
+        f"trying to backward through {type(f).__name__} a second time: its saved "
+        "arrays were freed by the first backward; pass retain_graph=True to the "
+        "first call if you need to run backward twice")
+
+
+def _output_index(f, x):
+    for i, wr in enumerate(f.outputs):
+        if wr() is x:
+            return i
+    raise RuntimeError(f"tensor is not an output of its creator {type(f).__name__}")
+
+
 def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
                  inputs=None, accumulate=True, allow_unused=True):
     """Back-propagate from ``outputs``.
@@ -89,24 +131,23 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
         retain_graph = create_graph
     c = config.clip
     config.clamped = 0
-    targets = None
+    targets = captured = None
     if inputs is not None:
         inputs = list(inputs)
         for t in inputs:
             if not isinstance(t, Tensor) or not t._rg:
                 raise RuntimeError("every tensor in inputs= must be a Tensor that requires grad")
         targets = {id(t): i for i, t in enumerate(inputs)}
-    captured = [None] * len(inputs) if inputs is not None else None
+        captured = [None] * len(inputs)
+    capture_nonleaf = targets is not None and not accumulate
+    # Arrays already handed to some .grad in this pass: a second leaf gets a copy.
     assigned = set()
 
     def deliver_leaf(x, g, owned):
         # A leaf's gradient: hooks, then capture or accumulation into .grad.
         if x._hooks:
-            for h in x._hooks:
-                if h is not _RETAIN:
-                    r = h(g)
-                    if r is not None:
-                        g, owned = r, False
+            g, replaced = _run_hooks(x, g)
+            owned = owned and not replaced
         if targets is not None:
             i = targets.get(id(x))
             if i is None:
@@ -129,139 +170,128 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
         else:
             x.grad = _make(x.grad.data + g.data)
 
-    # Pass 1: count the edges into every Function reachable from the roots.
-    deps = {}
-    stack = []
     seeds = []
     for out, grad in zip(outputs, grad_outputs):
         g, ok = _seed(out, grad)
-        if not out._rg:
-            raise RuntimeError("backward was called on a tensor that does not require grad "
-                               "and has no creator; did you forget requires_grad=True, or "
-                               "compute it under no_grad()?")
         seeds.append((out, g, ok and (c is None or c >= 1)))
-        f = out.creator
-        if f is not None and f not in deps:
-            deps[f] = 0
-            stack.append(f)
-    while stack:
-        f = stack.pop()
-        if f.inputs is None:
-            raise RuntimeError(
-                f"trying to backward through {type(f).__name__} a second time: its saved "
-                "arrays were freed by the first backward; pass retain_graph=True to the "
-                "first call if you need to run backward twice")
-        for x in f.inputs:
-            if isinstance(x, Tensor) and x._rg:
-                p = x.creator
-                if p is not None:
-                    if p in deps:
-                        deps[p] += 1
-                    else:
-                        deps[p] = 1
-                        stack.append(p)
 
-    # Pass 2: run backward in dependency order.
-    grads = {}   # id(non-leaf tensor) -> [gradient, known to lie in [-c, c], the tensor]
-    ready = []
+    # Pending gradients, keyed by the Function that produced the tensor. An entry is
+    # [gradient, known to lie in [-c, c], the tensor]; holding the tensor keeps it
+    # alive after its consumers are released. Multi-output Functions get a list of
+    # entries, one per output.
+    grads = {}
+
+    heap = []   # (-sequence number, Function) of the Functions that hold gradients
+
+    def add_pending(x, p, g, ok):
+        outs = p.outputs
+        if outs is None:
+            _raise_freed(p)
+        n_out = len(outs)
+        if n_out == 1:
+            e = grads.get(p)
+            if e is None:
+                grads[p] = [g, ok, x]
+                _push(heap, (-p._seq, p))
+                return
+        else:
+            slots = grads.get(p)
+            if slots is None:
+                slots = grads[p] = [None] * n_out
+                _push(heap, (-p._seq, p))
+            i = _output_index(p, x)
+            e = slots[i]
+            if e is None:
+                slots[i] = [g, ok, x]
+                return
+        e[0] = e[0] + g if create_graph else _make(e[0].data + g.data)
+        e[1] = False
+
     for out, g, ok in seeds:
         if out.creator is None:
             deliver_leaf(out, g, False)
-            continue
-        e = grads.get(id(out))
-        if e is None:
-            grads[id(out)] = [g, ok, out]
         else:
-            e[0] = e[0] + g
-            e[1] = False
-    for f, n in deps.items():
-        if n == 0:
-            ready.append(f)
+            add_pending(out, out.creator, g, ok)
 
+    anomaly = config.anomaly
     prev_mode = config.grad_enabled
     config.grad_enabled = create_graph
     try:
-        while ready:
-            f = ready.pop()
-            gys = []
+        while heap:
+            f = _pop(heap)[1]
+            e = grads.pop(f)
             bounded = f.grad_bounded
-            any_grad = False
-            for wr in f.outputs:
-                y = wr()
-                e = grads.pop(id(y), None) if y is not None else None
-                if e is None:
-                    gys.append(None)
-                    continue
-                g = e[0]
-                if not e[1]:
-                    bounded = False
+            if len(f.outputs) == 1:
+                g, ok, y = e
                 if y._hooks:
-                    for h in y._hooks:
-                        if h is _RETAIN:
-                            y.grad = g
-                            assigned.add(id(g.data))
-                        else:
-                            r = h(g)
-                            if r is not None:
-                                g = r
-                                bounded = False
-                if targets is not None and not accumulate:
+                    g, replaced = _run_hooks(y, g)
+                    ok = ok and not replaced
+                if capture_nonleaf:
                     i = targets.get(id(y))
                     if i is not None:
                         captured[i] = g
-                gys.append(g)
-                any_grad = True
-            xs = f.inputs
-            if any_grad:
-                gxs = f.backward(*gys)
-                if type(gxs) is not tuple:
-                    gxs = (gxs,)
-                if len(gxs) != len(xs):
-                    raise RuntimeError(f"{type(f).__name__}.backward returned {len(gxs)} "
-                                       f"gradients for {len(xs)} inputs")
+                bounded = bounded and ok
+                gys = (g,)
             else:
-                gxs = (None,) * len(xs)
+                gys = []
+                for ent in e:
+                    if ent is None:
+                        gys.append(None)
+                        continue
+                    g, ok, y = ent
+                    if y._hooks:
+                        g, replaced = _run_hooks(y, g)
+                        ok = ok and not replaced
+                    if capture_nonleaf:
+                        i = targets.get(id(y))
+                        if i is not None:
+                            captured[i] = g
+                    bounded = bounded and ok
+                    gys.append(g)
+            xs = f.inputs
+            gxs = f.backward(*gys)
+            if type(gxs) is not tuple:
+                gxs = (gxs,)
+            if len(gxs) != len(xs):
+                raise RuntimeError(f"{type(f).__name__}.backward returned {len(gxs)} "
+                                   f"gradients for {len(xs)} inputs")
             for x, gx in zip(xs, gxs):
-                if not (isinstance(x, Tensor) and x._rg):
-                    continue
-                p = x.creator
-                if gx is not None:
+                if gx is not None and isinstance(x, Tensor) and x._rg:
+                    p = x.creator
                     if not isinstance(gx, Tensor):
                         gx = _make(gx)
                     ok = bounded
+                    a = gx.data
                     xd = x.data
-                    if gx.data.shape != xd.shape:
+                    if a.shape != xd.shape:
                         gx = F.sum_to(gx, xd.shape)
                         ok = False
                         if gx.data.shape != xd.shape:
                             raise RuntimeError(
                                 f"{type(f).__name__}.backward gave a gradient of shape "
-                                f"{gx.shape} for an input of shape {x.shape}")
-                    if gx.data.dtype != xd.dtype:
+                                f"{tuple(a.shape)} for an input of shape {tuple(xd.shape)}")
+                        a = gx.data
+                    if a.dtype is not xd.dtype and a.dtype != xd.dtype:
                         gx = F.astype(gx, xd.dtype)
+                        a = gx.data
                     if c is not None and not ok:
-                        gx = clamp_gradient(gx, c, create_graph)
+                        # Inline fast path of clamp_gradient for small NumPy arrays.
+                        if not (type(a) is _ndarray and 0 < a.size <= _SMALL
+                                and _absmax(_abs(a), None) <= c):
+                            gx = clamp_gradient(gx, c, create_graph)
                         ok = True
-                    if config.anomaly:
+                    if anomaly:
                         _check_finite(f, (gx,), "backward")
                     if p is None:
                         deliver_leaf(x, gx, not any(gx is gy for gy in gys))
                     else:
-                        e = grads.get(id(x))
-                        if e is None:
-                            # x itself is kept in the entry: once this Function is
-                            # released, nothing else may hold it until its creator runs.
-                            grads[id(x)] = [gx, ok, x]
-                        else:
-                            e[0] = e[0] + gx if create_graph else _make(e[0].data + gx.data)
-                            e[1] = False
-                if p is not None:
-                    n = deps[p] - 1
-                    deps[p] = n
-                    if n == 0:
-                        ready.append(p)
+                        add_pending(x, p, gx, ok)
             if not retain_graph:
-                f._release()
+                # Free the inputs and saved arrays (Function._release, inlined).
+                f.inputs = f.outputs = None
+                d = f.__dict__
+                if d:
+                    d.clear()
     finally:
         config.grad_enabled = prev_mode
 
@@ -272,7 +302,5 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
                                    "pass allow_unused=True to get None for it")
     return captured
 
-
-__all__ += ["where_created"]
 
 from .. import functional as F  # noqa: E402  (engine uses sum_to/clip/astype ops)

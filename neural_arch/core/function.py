@@ -1,6 +1,7 @@
 """Function: one node of the graph, the only place that records it."""
 from __future__ import annotations
 
+import itertools
 import traceback
 import weakref
 
@@ -15,6 +16,9 @@ __all__ = ["Function", "AnomalyError"]
 _make = Tensor._make
 _generic = np.generic
 _ref = weakref.ref
+# Creation order of recorded Functions: a consumer always has a larger number than
+# the producers of its inputs, which is the order the engine's heap relies on.
+_next_seq = itertools.count().__next__
 
 
 class AnomalyError(FloatingPointError):
@@ -43,7 +47,7 @@ class Function:
     the engine then skips the clamp check, which cannot fire.
     """
 
-    __slots__ = ("inputs", "outputs", "_stack", "__dict__", "__weakref__")
+    __slots__ = ("inputs", "outputs", "_seq", "_stack", "__dict__", "__weakref__")
     grad_bounded = False
 
     def __call__(self, *inputs):
@@ -70,7 +74,8 @@ class Function:
                                self if record else None) for y in ys)
             if record:
                 self.inputs = inputs
-                self.outputs = [_ref(o) for o in outs]
+                self.outputs = tuple(_ref(o) for o in outs)
+                self._seq = _next_seq()
         else:
             if isinstance(ys, _generic):
                 ys = np.asarray(ys)
@@ -78,6 +83,7 @@ class Function:
             if record:
                 self.inputs = inputs
                 self.outputs = (_ref(outs),)
+                self._seq = _next_seq()
         if config.anomaly:
             self._stack = traceback.format_stack()[:-2] if record else None
             _check_finite(self, outs if type(outs) is tuple else (outs,), "forward")

@@ -97,8 +97,7 @@ class Tensor:
         t._rg = creator is not None
         t.creator = creator
         t._hooks = None
-        t.name = None
-        return t
+        return t        # the optional ``name`` slot stays unset (read with getattr)
 
     # -- autograd attributes ---------------------------------------------------
     @property
