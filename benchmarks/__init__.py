@@ -1,0 +1,1 @@
+"""Benchmarks of neural_arch (run them as ``python -m benchmarks.<name>``)."""
