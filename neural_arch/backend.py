@@ -41,7 +41,7 @@ __all__ = [
     "asnumpy", "to_device", "device_of", "array_module_for", "set_default_device",
     "get_default_device", "use_device", "register_backend", "Backend",
     "scatter_add", "sliding_window_view", "default_generator", "manual_seed",
-    "cached_kernel", "DeviceError",
+    "cached_kernel", "DeviceError", "erf",
 ]
 
 

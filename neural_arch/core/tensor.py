@@ -372,6 +372,7 @@ class Tensor:
     def matmul(self, other): return F.matmul(self, other)
     def dot(self, other): return F.matmul(self, other)
     def abs(self): return F.abs(self)
+    def sign(self): return F.sign(self)
     def exp(self): return F.exp(self)
     def log(self): return F.log(self)
     def log1p(self): return F.log1p(self)

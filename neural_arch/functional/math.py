@@ -492,8 +492,23 @@ class Tanh(Function):
         return get_array_module(x).tanh(x)
 
     def backward(self, gy):
-        y = self.output()
-        return gy * (1 - y * y)                # d tanh = 1 - tanh^2
+        return TanhGrad()(self.output(), gy)
+
+
+class TanhGrad(Function):
+    """``gy * (1 - y^2)``, the backward of tanh, as one node.
+
+    Tanh sits on the hot path of small networks; one fused node costs one op call in
+    backward instead of three. Its own backward gives tanh's second derivative.
+    """
+
+    def forward(self, y, gy):
+        return gy * (1 - y * y)
+
+    def backward(self, g):
+        y, gy = self.inputs
+        # d/dy [gy (1 - y^2)] = -2 y gy ;  d/dgy = 1 - y^2
+        return g * gy * (-2 * y), g * (1 - y * y)
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
