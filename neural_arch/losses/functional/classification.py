@@ -1,0 +1,4 @@
+"""Classification losses: functional form."""
+from __future__ import annotations
+
+__all__ = []

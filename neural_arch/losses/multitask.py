@@ -1,0 +1,4 @@
+"""Multitask losses: Module form."""
+from __future__ import annotations
+
+__all__ = []
