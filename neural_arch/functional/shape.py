@@ -558,6 +558,8 @@ def _grid_index(index, axis, sizes, xp):
 
 def _check_index(index, x, axis, what):
     index = raw(index)
+    if isinstance(index, (list, tuple)):
+        index = get_array_module(x).asarray(index)
     if not hasattr(index, "dtype") or index.dtype.kind not in "iu":
         raise TypeError(f"{what} needs an integer index array, got "
                         f"{getattr(index, 'dtype', type(index).__name__)}")
