@@ -263,6 +263,18 @@ def test_jacobian_nesting_matches_torch():
     assert isinstance(j2, tuple) and j2[0].shape == (2, 3) and j2[1].shape == (3,)
 
 
+@requires_torch
+def test_jacobian_create_graph_is_differentiable_like_torch():
+    xv = np.array([1.0, -2.0, 0.5])
+    x = leaf(xv)
+    j = jacobian(lambda t: t ** 3 * t.sum(), x, create_graph=True)
+    assert j.requires_grad
+    j.sum().backward()
+    tx = torch.tensor(xv, requires_grad=True)
+    TF.jacobian(lambda t: t ** 3 * t.sum(), tx, create_graph=True).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
 def test_jacobian_of_output_independent_of_an_input_is_zero():
     j = jacobian(lambda a, b: a * 3.0, (t64([1.0, 2.0]), t64([4.0])))
     np.testing.assert_array_equal(j[0].numpy(), 3.0 * np.eye(2))

@@ -131,7 +131,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         device = backend.get_default_device()
     if isinstance(data, np.generic):
         data = np.asarray(data)
-    if isinstance(data, np.ndarray) or backend.get_array_module(data) is not np:
+    if isinstance(data, np.ndarray) or (hasattr(data, "shape") and hasattr(data, "dtype")):
         arr = backend.to_device(data, device)
         if d is not None and arr.dtype != d:
             arr = arr.astype(d)          # a new array
