@@ -1,8 +1,9 @@
 """Reductions over axes: sums, means, spreads, extrema, products, norms, scans.
 
 Every reduction takes ``axis`` (None for all axes, an int, or a tuple of ints;
-negative values count from the end) and ``keepdims`` (keep the reduced axes with
-length one), with NumPy's names and PyTorch's semantics. ``forward`` reduces the raw
+negative values count from the end; an empty tuple reduces nothing, as in NumPy;
+a 0-d tensor accepts axis 0 or -1, as in PyTorch) and ``keepdims`` (keep the reduced
+axes with length one), with NumPy's names and PyTorch's semantics. ``forward`` reduces the raw
 array in one library call; ``backward`` spreads the gradient back over the reduced
 axes with differentiable ops, so second derivatives come from the same formula.
 """
