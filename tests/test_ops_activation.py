@@ -162,6 +162,12 @@ def test_sigmoid_keeps_relative_precision_in_the_left_tail():
     assert F.sigmoid(na.Tensor(x)).numpy()[0] > 4e-18
 
 
+def test_selu_uses_the_self_normalising_constants():
+    x = np.array([-3.0, -0.5, 0.0, 0.5, 3.0])
+    expected = SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x))
+    np.testing.assert_allclose(F.selu(na.Tensor(x)).numpy(), expected, rtol=1e-15)
+
+
 def test_log_softmax_beats_log_of_softmax_when_probabilities_underflow():
     x = na.Tensor(np.array([0.0, -800.0]), requires_grad=True)
     y = F.log_softmax(x)
