@@ -123,9 +123,13 @@ def _backend_of(x):
 
 
 def _unwrap(x):
-    # A Tensor (or anything holding an array in ``.data``) is looked through.
+    # A Tensor (anything that is not itself a registered array type but holds an
+    # array in ``.data``) is looked through. CuPy arrays have a ``.data`` attribute
+    # too (a memory pointer), so registered array types are returned as they are.
+    if type(x) in _BY_TYPE or _backend_of(x) is not None:
+        return x
     data = getattr(x, "data", None)
-    return x if data is None or isinstance(x, np.ndarray) else data
+    return x if data is None else data
 
 
 def get_array_module(*values):
