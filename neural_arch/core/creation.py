@@ -110,7 +110,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         their dtype; Python booleans give ``bool``, integers ``int64`` and floats
         the default float dtype.
     device : str, optional
-        ``'cpu'``, ``'cuda'``, ``'cuda:N'``; the default device when omitted.
+        ``'cpu'``, ``'cuda'``, ``'cuda:N'``. When omitted, device arrays and
+        Tensors stay on their device; everything else goes to the default device.
     requires_grad : bool, default False
         Record operations on the result (floating dtypes only).
 
@@ -127,11 +128,13 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     if isinstance(data, Tensor):
         data = data.data
     d = None if dtype is None else to_dtype(dtype)
-    if device is None:
-        device = backend.get_default_device()
     if isinstance(data, np.generic):
         data = np.asarray(data)
     if isinstance(data, np.ndarray) or (hasattr(data, "shape") and hasattr(data, "dtype")):
+        # Device arrays stay where they are unless a device is named, as in torch.
+        if device is None:
+            device = backend.get_default_device() if isinstance(data, np.ndarray) \
+                else backend.device_of(data)
         arr = backend.to_device(data, device)
         if d is not None and arr.dtype != d:
             arr = arr.astype(d)          # a new array
@@ -143,14 +146,14 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         except ValueError as e:
             raise ValueError(f"tensor() needs rectangular data (nested lists of equal "
                              f"lengths) of numbers: {e}") from None
-        if host.dtype == object:
-            raise TypeError(f"tensor() cannot hold {type(data).__name__} of objects "
-                            "(ragged lists or non-numbers?)")
+        if host.dtype.kind not in "biufc":
+            raise TypeError(f"tensor() holds numbers only; got {type(data).__name__} "
+                            f"giving dtype {host.dtype}")
         if d is None and host.dtype.kind == "f":
             host = host.astype(get_default_dtype(), copy=False)
         elif d is None and host.dtype.kind == "i":
             host = host.astype(_int64, copy=False)
-        arr = backend.to_device(host, device)
+        arr = backend.to_device(host, device or backend.get_default_device())
     return _finish(arr, requires_grad)
 
 
