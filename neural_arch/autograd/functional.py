@@ -17,9 +17,12 @@ from ..core.tensor import Tensor
 __all__ = ["grad", "vjp", "jvp", "hvp", "vhp", "jacobian", "hessian"]
 
 
-def _as_list(x):
+def _as_list(x, what="outputs"):
     if isinstance(x, Tensor):
         return [x], True
+    if not isinstance(x, (tuple, list)):
+        raise TypeError(f"grad: {what} must be a Tensor or a sequence of Tensors, got "
+                        f"{type(x).__name__}")
     return list(x), False
 
 
@@ -49,12 +52,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         One gradient per input.
     """
     outs, _ = _as_list(outputs)
-    ins, _ = _as_list(inputs)
+    ins, _ = _as_list(inputs, "inputs")
     if grad_outputs is None:
         gos = [None] * len(outs)
+    elif isinstance(grad_outputs, (tuple, list)):
+        gos = list(grad_outputs)
     else:
-        gos, _ = _as_list(grad_outputs) if not isinstance(grad_outputs, Tensor) \
-            else ([grad_outputs], True)
+        gos = [grad_outputs]      # one Tensor or array for a single output
     if len(gos) != len(outs):
         raise ValueError(f"got {len(gos)} grad_outputs for {len(outs)} outputs")
     res = run_backward(outs, gos, retain_graph=retain_graph, create_graph=create_graph,
