@@ -467,3 +467,27 @@ def test_detect_anomaly_restores_the_mode():
             assert na.autograd.is_anomaly_enabled()
             raise KeyError("boom")
     assert not na.autograd.is_anomaly_enabled()
+
+
+# ---- the functional API on the strict fake CuPy device ------------------------------
+
+@pytest.mark.parametrize("name", ["hvp", "vjp", "jvp", "jacobian", "hessian"])
+def test_functional_api_runs_on_the_fake_device(name):
+    fake_cupy = pytest.importorskip("tests.fake_cupy")
+    fake_cupy.register()
+    xv, vv = rand(3, seed=30), rand(3, seed=31)
+
+    def f(t):
+        return (na.tanh(t) * t.exp()).sum() if name in ("hvp", "hessian") \
+            else na.tanh(t) * t.sum()
+
+    def run(device):
+        x = na.tensor(xv, device=device)
+        v = na.tensor(vv, device=device)
+        fn = getattr(na.autograd, name)
+        res = fn(f, x) if name in ("jacobian", "hessian") else fn(f, x, v)[1]
+        return res
+
+    on_fake, on_cpu = run("fake"), run("cpu")
+    assert type(on_fake.data) is fake_cupy.FakeArray
+    np.testing.assert_allclose(on_fake.numpy(), on_cpu.numpy(), rtol=1e-12)
