@@ -29,9 +29,10 @@ __all__ = ["sigmoid", "softplus", "relu", "leaky_relu", "elu", "selu", "gelu", "
 # cap bites, ``1 / (1 + e^cap)`` is already below the dtype's smallest normal number,
 # so sigmoid is unchanged for all practical purposes (silu there gives ``x`` times that
 # tiny number instead of -0: under 1e-23 in magnitude for any |x| < 1e15, even in
-# float32).
-_EXP_CAP = {np.dtype(np.float16): 11.0, np.dtype(np.float32): 88.0,
-            np.dtype(np.float64): 709.0}
+# float32). float16, whose exp overflows from 11 on, is computed in float32 instead.
+_EXP_CAP = {np.dtype(np.float32): 88.0, np.dtype(np.float64): 709.0}
+_HALF = np.dtype(np.float16)
+_SINGLE = np.dtype(np.float32)
 
 
 def _one_plus_exp_neg(xp, x):
@@ -54,6 +55,8 @@ class Sigmoid(Function):
     grad_bounded = True              # sigma' = sigma (1 - sigma) <= 1/4
 
     def forward(self, x):
+        if getattr(x, "dtype", None) == _HALF:
+            return self.forward(x.astype(_SINGLE)).astype(_HALF)
         return 1 / _one_plus_exp_neg(get_array_module(x), x)
 
     def backward(self, gy):
@@ -88,6 +91,8 @@ class Softplus(Function):
 class Silu(Function):
     # silu' = s (1 + x (1 - s)) reaches about 1.0998 near x = 2.4: not bounded.
     def forward(self, x):
+        if getattr(x, "dtype", None) == _HALF:
+            return self.forward(x.astype(_SINGLE)).astype(_HALF)
         return x / _one_plus_exp_neg(get_array_module(x), x)
 
     def backward(self, gy):
@@ -355,6 +360,11 @@ def selu(x):
 
 # ==== GELU ==========================================================================
 
+# Beyond |x| = 40 the Gaussian density underflows (e^-800) and beyond |x| = 10 the
+# tanh of the approximation is exactly +-1, in every float dtype; clipping x there
+# first changes no value and keeps x^2 and x^3 from overflowing float16.
+_GELU_PDF_CLIP = 40.0
+_GELU_TANH_CLIP = 10.0
 _SQRT1_2 = 0.7071067811865476          # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327     # 1 / sqrt(2 pi)
 _SQRT_2_OVER_PI = 0.7978845608028654   # sqrt(2 / pi)
@@ -364,6 +374,8 @@ _GELU_KAPPA = 0.044715
 class Gelu(Function):
     # gelu' = Phi(x) + x phi(x) peaks at about 1.129 near x = 1.4: not bounded.
     def forward(self, x):
+        if getattr(x, "dtype", None) == _HALF:       # float16 is worked in float32
+            return self.forward(x.astype(_SINGLE)).astype(_HALF)
         y = backend.erf(x * _SQRT1_2)
         y += 1
         y *= x
@@ -373,7 +385,8 @@ class Gelu(Function):
     def backward(self, gy):
         x = self.inputs[0]
         cdf = 0.5 * (1 + erf(x * _SQRT1_2))
-        pdf = exp(x * x * -0.5) * _INV_SQRT_2PI
+        xc = clip(x, -_GELU_PDF_CLIP, _GELU_PDF_CLIP)
+        pdf = exp(xc * xc * -0.5) * _INV_SQRT_2PI
         return gy * (cdf + x * pdf)
 
 
@@ -381,18 +394,21 @@ class GeluTanh(Function):
     # Same shape of derivative as the exact GELU (peak about 1.13): not bounded.
     def forward(self, x):
         xp = get_array_module(x)
-        t = xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_KAPPA * (x * x * x)))
+        xc = xp.clip(x, -_GELU_TANH_CLIP, _GELU_TANH_CLIP)
+        t = xp.tanh(_SQRT_2_OVER_PI * (xc + _GELU_KAPPA * (xc * xc * xc)))
         t += 1
         t *= x
         t *= 0.5
         return t
 
     def backward(self, gy):
-        x = self.inputs[0]
-        x2 = x * x
-        t = tanh(_SQRT_2_OVER_PI * (x + _GELU_KAPPA * (x2 * x)))
+        # Written with the clipped input throughout: for |x| >= 10 the tanh is +-1, so
+        # both terms have the same value as with x itself (the second one is 0).
+        xc = clip(self.inputs[0], -_GELU_TANH_CLIP, _GELU_TANH_CLIP)
+        x2 = xc * xc
+        t = tanh(_SQRT_2_OVER_PI * (xc + _GELU_KAPPA * (x2 * xc)))
         dinner = _SQRT_2_OVER_PI * (1 + 3 * _GELU_KAPPA * x2)
-        return gy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
+        return gy * (0.5 * (1 + t) + 0.5 * xc * (1 - t * t) * dinner)
 
 
 def gelu(x, approximate="none"):
