@@ -1,0 +1,53 @@
+"""Optimizers: the :class:`Optimizer` base, one file per update rule.
+
+Each optimizer follows PyTorch's contract (``param_groups``, lazy ``state[p]``
+with PyTorch's key names, index-based ``state_dict``, ``step(closure)``,
+``zero_grad(set_to_none=True)``) and adds ``optimizer.lr`` (read/write over all
+groups), ``step_count`` and the documented argument aliases (``learning_rate``,
+``beta1``/``beta2``, ``beta_1``/``beta_2``, ``epsilon``).
+
+How to add an optimizer
+-----------------------
+1. Create ``optim/<name>.py`` with four parts (``sgd.py`` and ``adam.py`` are
+   the models):
+
+   * a module docstring: the algorithm box in LaTeX with the paper's symbols, the
+     reference (authors, year, arXiv id), the defaults, where ``ε`` sits and what
+     weight decay means;
+   * ``<name>_update(param, grad, <state arrays>, *, <hyper-parameters>,
+     scratch=None)``: the kernel, in place on raw arrays, one statement per row of
+     the box with the equation as a comment; ``xp = get_array_module(param)``, no
+     ``np.`` on data, at most one scratch array (``scratch_like``). Reuse
+     ``_kernels.py`` (effective gradient, moving averages, bias correction,
+     decoupled decay, descent step) rather than rewriting them;
+   * optionally a fused CuPy kernel (``backend.cached_kernel``), held equal to the
+     NumPy kernel by a GPU test;
+   * the class: ``hyperparameters = {name: validator}`` (validators in
+     ``_args.py``: ``non_negative``, ``fraction``, ``betas``, ``flag``, ...),
+     ``__init__`` decorated with ``@accepts_aliases`` that builds ``defaults``
+     with PyTorch's names and default values and calls ``super().__init__(params,
+     defaults, contiguous=contiguous)``, cross-checks in ``check_group`` if any,
+     and ``_update(self, param, grad, state, group)``, which creates the state
+     lazily (``if not state: ... xp.zeros_like(param)``, PyTorch's key names),
+     bumps ``state['step']`` and calls the kernel with
+     ``scratch=self._scratch(param)``. The base class loops over groups, skips
+     parameters without a gradient and runs hooks; override ``step`` only for
+     closure-driven methods (LBFGS, ...). Set ``elementwise = False`` if the
+     update uses per-tensor reductions (LARS, LAMB trust ratios), and override
+     ``_state_shape`` if a state array is not of the parameter's shape.
+   * Adam-like optimizers expose ``m = state_view('exp_avg')`` (and ``v``).
+2. Export it here and (for the names PyTorch has at ``torch.optim``) at the top
+   level of ``neural_arch``.
+3. Add one row to the table in ``tests/optim/cases.py``: it drives torch parity,
+   state_dict resume, contiguous-mode equality and convergence for every row.
+"""
+from . import contiguous
+from .adam import Adam, adam_update
+from .adamw import AdamW, adamw_update
+from .contiguous import flatten_parameters
+from .optimizer import LearningRate, Optimizer, StateView, required, state_view
+from .sgd import SGD, sgd_update
+
+__all__ = ["Optimizer", "required", "LearningRate", "StateView", "state_view", "SGD",
+           "sgd_update", "Adam", "adam_update", "AdamW", "adamw_update",
+           "flatten_parameters", "contiguous"]

@@ -1,0 +1,143 @@
+r"""Adam: adaptive moment estimation, with the AMSGrad variant.
+
+.. math::
+
+   \begin{aligned}
+   & \textbf{input: } \gamma \text{ (lr)},\ \beta_1, \beta_2 \text{ (betas)},\ \theta_0,
+     \ f(\theta),\ \lambda \text{ (weight decay)},\ \epsilon,\ \text{amsgrad},
+     \ \text{maximize} \\
+   & m_0 \leftarrow 0,\ v_0 \leftarrow 0,\ \hat v^{max}_0 \leftarrow 0 \\
+   & \textbf{for } t = 1, 2, \ldots \\
+   & \quad g_t \leftarrow \pm\nabla_\theta f_t(\theta_{t-1}) + \lambda\theta_{t-1}
+     \qquad (- \text{ under maximize}) \\
+   & \quad m_t \leftarrow \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
+   & \quad v_t \leftarrow \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
+   & \quad \textbf{if amsgrad: } v_t \leftarrow \hat v^{max}_t
+     \leftarrow \max(\hat v^{max}_{t-1}, v_t) \\
+   & \quad \theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t}\,
+     \frac{m_t}{\sqrt{v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
+   \end{aligned}
+
+Reference: Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015,
+arXiv:1412.6980; AMSGrad: Reddi, Kale & Kumar, "On the Convergence of Adam and
+Beyond", ICLR 2018, arXiv:1904.09237.
+
+Defaults as PyTorch: ``lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+amsgrad=False, maximize=False``. ``ε`` is added *after* the square root and its
+bias correction, as in PyTorch (the paper's ``m̂ / (√v̂ + ε)``). Weight decay here
+is L2: ``λθ`` is added to the gradient and so passes through the moments; for
+decoupled decay use :class:`~neural_arch.optim.AdamW`. With AMSGrad the running
+maximum is kept of the *uncorrected* ``v_t`` and bias-corrected afterwards, as
+PyTorch does. State: ``step``, ``exp_avg`` (``m``), ``exp_avg_sq`` (``v``),
+``max_exp_avg_sq`` (AMSGrad).
+"""
+from __future__ import annotations
+
+from ..backend import get_array_module
+from ._args import accepts_aliases, betas, flag, non_negative
+from ._kernels import (bias_correction, descend_, effective_grad, moving_average_,
+                       scratch_like)
+from .optimizer import Optimizer, state_view
+
+__all__ = ["Adam", "adam_update"]
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps,
+                weight_decay=0.0, amsgrad=False, max_exp_avg_sq=None, maximize=False,
+                scratch=None):
+    """One Adam step on raw arrays, in place (``param`` and the moment arrays).
+
+    Parameters
+    ----------
+    param, grad : ndarray
+        Parameter values (updated) and gradient (read only).
+    exp_avg, exp_avg_sq : ndarray
+        First and second moment estimates ``m, v`` (updated).
+    step : int
+        The 1-based step ``t`` (for the bias corrections).
+    lr, beta1, beta2, eps, weight_decay : float
+        ``γ, β1, β2, ε, λ`` of the algorithm box (``λ``: L2 weight decay).
+    amsgrad : bool
+        Normalize by the running maximum ``max_exp_avg_sq`` (updated) of ``v``.
+    maximize : bool
+        Ascend instead of descend.
+    scratch : ndarray, optional
+        A work array of ``param``'s shape; allocated when omitted.
+    """
+    if amsgrad and max_exp_avg_sq is None:
+        raise ValueError("amsgrad=True needs the max_exp_avg_sq array")
+    xp = get_array_module(param)
+    theta, m, v, s = param, exp_avg, exp_avg_sq, scratch_like(param, scratch)
+    g = effective_grad(grad, theta, weight_decay, maximize, out=s)   # g_t = ±∇f + λθ
+    moving_average_(m, g, beta1, out=s)                                # m_t = β1 m + (1-β1) g_t
+    g = effective_grad(grad, theta, weight_decay, maximize, out=s)   # (s was used up: again)
+    xp.multiply(g, g, out=s)
+    moving_average_(v, s, beta2, out=s)                                # v_t = β2 v + (1-β2) g_t²
+    if amsgrad:
+        xp.maximum(max_exp_avg_sq, v, out=max_exp_avg_sq)              # v_max = max(v_max, v_t)
+        v = max_exp_avg_sq
+    bc1, bc2 = bias_correction(beta1, step), bias_correction(beta2, step)
+    xp.sqrt(v, out=s)
+    s /= bc2 ** 0.5
+    s += eps                                                           # √v̂_t + ε
+    xp.divide(m, s, out=s)
+    descend_(theta, s, lr / bc1, out=s)                                # θ_t = θ - γ m̂_t / (√v̂_t + ε)
+    return theta
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015), optionally AMSGrad; see the module docstring.
+
+    Parameters
+    ----------
+    params : iterable of Parameter, dict, or list of group dicts
+    lr : float, default 1e-3
+        Learning rate ``γ`` (alias ``learning_rate``).
+    betas : (float, float), default (0.9, 0.999)
+        Decay rates of the moment estimates (aliases ``beta1``/``beta2``,
+        ``beta_1``/``beta_2``).
+    eps : float, default 1e-8
+        Added to the denominator after the square root (alias ``epsilon``).
+    weight_decay : float, default 0
+        L2 penalty ``λ``, added to the gradient.
+    amsgrad : bool, default False
+        Use the running maximum of the second moment (AMSGrad).
+    maximize : bool, default False
+        Maximize the objective instead of minimizing it.
+    contiguous : bool, default False
+        Flat-buffer fast path (:mod:`neural_arch.optim.contiguous`).
+
+    Attributes
+    ----------
+    m, v : StateView
+        Read-only mappings Parameter -> first / second moment estimate.
+    """
+
+    hyperparameters = {"lr": non_negative, "betas": betas, "eps": non_negative,
+                       "weight_decay": non_negative, "amsgrad": flag, "maximize": flag}
+    kernel = staticmethod(adam_update)
+    m = state_view("exp_avg", "Read-only mapping Parameter -> first moment estimate m.")
+    v = state_view("exp_avg_sq", "Read-only mapping Parameter -> second moment estimate v.")
+
+    @accepts_aliases
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, maximize=False, contiguous=False):
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize)
+        super().__init__(params, defaults, contiguous=contiguous)
+
+    def _update(self, param, grad, state, group):
+        xp = get_array_module(param)
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(param)
+            state["exp_avg_sq"] = xp.zeros_like(param)
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = xp.zeros_like(param)
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        self.kernel(param, grad, state["exp_avg"], state["exp_avg_sq"], step=state["step"],
+                    lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                    weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
+                    max_exp_avg_sq=state.get("max_exp_avg_sq"), maximize=group["maximize"],
+                    scratch=self._scratch(param))
