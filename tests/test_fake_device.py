@@ -204,7 +204,41 @@ OPS = {
                 C(lambda on, x: F.softmax(x, axis=0), (3, 4))],
     "log_softmax": [C(lambda on, x: F.log_softmax(x, axis=1), (3, 4)),
                     C(lambda on, x: F.log_softmax(x * 1e4), (5,))],
+    # ---- layers ----------------------------------------------------------------------
+    "linear": [C(lambda on, x, w, b: F.linear(x, w, b), (2, 3), (4, 3), (4,)),
+               C(lambda on, x, w: F.linear(x, w), (2, 2, 3), (4, 3))],
+    "bilinear": [C(lambda on, x1, x2, w, b: F.bilinear(x1, x2, w, b), (2, 3), (2, 4),
+                   (5, 3, 4), (5,)),
+                 C(lambda on, x1, x2, w: F.bilinear(x1, x2, w), (2, 3), (2, 4), (5, 3, 4))],
+    "dropout": [C(lambda on, x: F.dropout(x, 0.0), (3, 4)),
+                C(lambda on, x: F.dropout(x, 0.5, training=False), (3, 4)),
+                C(lambda on, x: _dropout_residual(x, 0.25), (4, 5))],
+    "embedding": [C(lambda on, w: F.embedding(on.tensor([[0, 2], [4, 2]]), w), (5, 3)),
+                  C(lambda on, w: F.embedding(on([1, 1, 3]), w, padding_idx=1), (5, 3))],
+    "batch_norm": [C(lambda on, x, g, b: _batch_norm_train(on, x, g, b), (4, 3, 2), (3,), (3,)),
+                   C(lambda on, x, g, b: F.batch_norm(x, on.tensor([0.1, -0.2, 0.3]),
+                                                      on.tensor([1.5, 0.5, 2.0]), g, b),
+                     (4, 3), (3,), (3,))],
+    "layer_norm": [C(lambda on, x, w, b: F.layer_norm(x, (4,), w, b), (2, 3, 4), (4,), (4,)),
+                   C(lambda on, x: F.layer_norm(x, (3, 4)), (2, 3, 4))],
+    "group_norm": [C(lambda on, x, w, b: F.group_norm(x, 2, w, b), (2, 4, 3), (4,), (4,))],
 }
+
+
+def _dropout_residual(x, p):
+    """Dropout draws other masks on other devices, so compare what must hold on any:
+    every output element is 0 or ``x / (1 - p)``. The residual is 0 (and so is its
+    gradient) wherever dropout is right; the op still runs forward and backward twice."""
+    y = F.dropout(x, p)
+    kept = y.data != 0
+    return y - F.where(kept, x / (1 - p), 0.0)
+
+
+def _batch_norm_train(on, x, g, b):
+    """Batch norm in training, with the running statistics it updates in place as outputs."""
+    running_mean, running_var = on.tensor(np.zeros(3)), on.tensor(np.ones(3))
+    y = F.batch_norm(x, running_mean, running_var, g, b, training=True)
+    return y, running_mean, running_var
 
 #: (op name, case index) pairs, the parameters of the per-op tests.
 CASES = [(name, i) for name in OPS for i in range(len(OPS[name]))]
@@ -246,9 +280,9 @@ def run_case(case, device, seed=0):
             np.testing.assert_array_equal(x.numpy(), a, err_msg="the op changed its input")
         if not case.grad:
             return res
-        ws = [on(rng.standard_normal(o.shape).astype(o.dtype)) for o in outs]
-        gs = na.autograd.grad(list(outs), xs, [na.Tensor(w) for w in ws], create_graph=True,
-                              allow_unused=True)
+        live = [o for o in outs if o.requires_grad]
+        ws = [na.Tensor(on(rng.standard_normal(o.shape).astype(o.dtype))) for o in live]
+        gs = na.autograd.grad(live, xs, ws, create_graph=True, allow_unused=True)
         res["grad"] = [np.zeros(x.shape) if g is None else host(g, device)
                        for g, x in zip(gs, xs)]
         terms = [(g * na.Tensor(on(rng.standard_normal(g.shape)))).sum()
