@@ -327,7 +327,10 @@ def erf(x):
     """
     xp = get_array_module(x)
     if xp is np:
-        return (_erf_numpy or _resolve_numpy_erf())(x)
+        y = (_erf_numpy or _resolve_numpy_erf())(x)
+        dt = getattr(x, "dtype", None)
+        # SciPy computes float16 in float64; keep the input's float dtype.
+        return y.astype(dt) if dt is not None and dt.kind == "f" and y.dtype != dt else y
     if xp is cupy:
         import cupyx.scipy.special
         return cupyx.scipy.special.erf(x)

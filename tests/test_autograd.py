@@ -421,9 +421,6 @@ def test_anomaly_nan_returned_by_a_backward_names_the_op_and_line():
     assert "y = nan_backward(x).sum()" in msg
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: function.where_created drops the two innermost frames, assuming a "
-    "lower-case wrapper; a Function called directly loses its own call line"))
 def test_anomaly_names_the_line_of_a_custom_function_called_directly():
     # Users call their own Functions as ``MyOp()(x)``, without a wrapper function.
     x = leaf([1.0, 2.0])
@@ -434,10 +431,6 @@ def test_anomaly_names_the_line_of_a_custom_function_called_directly():
     assert "y = NaNBackward()(x).sum()" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: in anomaly mode the ops run inside a backward are checked as forwards, "
-    "so the NaN is reported as 'Div.forward ... creation site unknown' instead of naming "
-    "Sqrt.backward and the line that created the sqrt"))
 def test_anomaly_nan_computed_inside_a_backward_names_the_op_and_line():
     # sqrt(0) = 0 is fine forward; its backward 0 / (2 * 0) is NaN, computed by ops
     # that run inside Sqrt.backward. The report must name Sqrt's backward and the

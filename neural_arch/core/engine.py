@@ -21,7 +21,7 @@ import heapq
 import numpy as np
 
 from .. import backend
-from .function import _check_finite, where_created
+from .function import AnomalyError, _check_finite, where_created
 from .grad_mode import config
 from .tensor import _RETAIN, Tensor
 
@@ -32,6 +32,8 @@ _ndarray = np.ndarray
 _absmax = np.maximum.reduce
 _abs = np.abs
 _SMALL = 4096
+_f32 = np.dtype(np.float32)
+_f64 = np.dtype(np.float64)
 _push = heapq.heappush
 _pop = heapq.heappop
 
@@ -54,6 +56,9 @@ def clamp_gradient(g: Tensor, c: float, create_graph: bool) -> Tensor:
     if a.dtype.kind not in "fc" or a.size == 0:
         return g
     xp = backend.get_array_module(a)
+    # A dtype whose largest value is below c (float16 and the default c) can only
+    # exceed it with infinities; clamp those to the largest finite value.
+    c = min(c, float(xp.finfo(a.dtype).max))
     if xp is np:
         if a.size <= _SMALL:
             if _absmax(_abs(a), None) <= c:
@@ -103,6 +108,29 @@ def _run_hooks(t, g):
                 g = r if isinstance(r, Tensor) else Tensor(r)
                 replaced = True
     return g, replaced
+
+
+def _reduce_to_input(f, gx, shape):
+    """Sum a broadcast gradient down to its input's shape, or name the culprit."""
+    given = gx.data.shape
+    try:
+        gx = F.sum_to(gx, shape)
+    except ValueError:
+        gx = None
+    if gx is None or gx.data.shape != shape:
+        raise RuntimeError(f"{type(f).__name__}.backward gave a gradient of shape "
+                           f"{tuple(given)} for an input of shape {tuple(shape)}")
+    return gx
+
+
+def _backward_in_anomaly_mode(f, gys):
+    """Run ``f.backward``; a NaN/inf made by the ops inside it is reported as ``f``'s."""
+    try:
+        return f.backward(*gys)
+    except AnomalyError as e:
+        raise AnomalyError(f"{type(f).__name__}.backward produced a non-finite value "
+                           f"({e.args[0].splitlines()[0]}); {type(f).__name__} was created "
+                           f"at:\n{where_created(f)}") from e
 
 
 def _raise_freed(f):
@@ -249,7 +277,10 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
                     bounded = bounded and ok
                     gys.append(g)
             xs = f.inputs
-            gxs = f.backward(*gys)
+            if anomaly:
+                gxs = _backward_in_anomaly_mode(f, gys)
+            else:
+                gxs = f.backward(*gys)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             if len(gxs) != len(xs):
@@ -264,19 +295,16 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
                     a = gx.data
                     xd = x.data
                     if a.shape != xd.shape:
-                        gx = F.sum_to(gx, xd.shape)
+                        gx = _reduce_to_input(f, gx, xd.shape)
                         ok = False
-                        if gx.data.shape != xd.shape:
-                            raise RuntimeError(
-                                f"{type(f).__name__}.backward gave a gradient of shape "
-                                f"{tuple(a.shape)} for an input of shape {tuple(xd.shape)}")
                         a = gx.data
                     if a.dtype is not xd.dtype and a.dtype != xd.dtype:
                         gx = F.astype(gx, xd.dtype)
                         a = gx.data
                     if c is not None and not ok:
-                        # Inline fast path of clamp_gradient for small NumPy arrays.
+                        # Inline fast path of clamp_gradient for small float32/64 arrays.
                         if not (type(a) is _ndarray and 0 < a.size <= _SMALL
+                                and (a.dtype is _f32 or a.dtype is _f64)
                                 and _absmax(_abs(a), None) <= c):
                             gx = clamp_gradient(gx, c, create_graph)
                         ok = True

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import traceback
 import weakref
 
@@ -85,7 +86,7 @@ class Function:
                 self.outputs = (_ref(outs),)
                 self._seq = _next_seq()
         if config.anomaly:
-            self._stack = traceback.format_stack()[:-2] if record else None
+            self._stack = _user_frames() if record else None
             _check_finite(self, outs if type(outs) is tuple else (outs,), "forward")
         return outs
 
@@ -116,12 +117,22 @@ class Function:
         return f"<{type(self).__name__}>"
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_frames():
+    """The current call stack without neural_arch's own frames (anomaly mode only)."""
+    frames = [fr for fr in traceback.extract_stack()
+              if not os.path.abspath(fr.filename).startswith(_PACKAGE_DIR + os.sep)]
+    return traceback.format_list(frames[-3:])
+
+
 def where_created(fn) -> str:
-    """The source line that created ``fn`` (recorded in anomaly mode only)."""
+    """The source lines that created ``fn`` (recorded in anomaly mode only)."""
     stack = getattr(fn, "_stack", None)
     if not stack:
         return "(creation site unknown: enable na.autograd.detect_anomaly() before forward)"
-    return "".join(stack[-3:]).rstrip()
+    return "".join(stack).rstrip()
 
 
 def _check_finite(fn, tensors, phase):
