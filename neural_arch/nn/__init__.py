@@ -2,3 +2,15 @@
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 
 __all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "Parameter"]
+from . import init
+from .linear import Bilinear, Flatten, Identity, Linear
+from .activation import (ELU, GELU, SELU, Hardtanh, LeakyReLU, LogSoftmax, Mish, ReLU, SiLU,
+                         Sigmoid, Softmax, Softplus, Tanh)
+from .dropout import Dropout
+from .embedding import Embedding
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+
+__all__ += ["init", "Linear", "Bilinear", "Identity", "Flatten", "ReLU", "LeakyReLU", "ELU",
+            "SELU", "GELU", "SiLU", "Mish", "Hardtanh", "Sigmoid", "Tanh", "Softplus",
+            "Softmax", "LogSoftmax", "Dropout", "Embedding", "BatchNorm1d", "BatchNorm2d",
+            "LayerNorm", "GroupNorm"]
