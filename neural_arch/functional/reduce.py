@@ -793,7 +793,9 @@ def _arg_extreme(x, axis, keepdims, name):
     if d.size == 0:
         raise ValueError(f"{name} of an empty tensor (shape {tuple(d.shape)}) is undefined")
     f = d.argmax if name == "argmax" else d.argmin
-    return Tensor._make(f(axis=axis, keepdims=keepdims).astype("int64", copy=False))
+    # A full reduction gives a NumPy scalar; a Tensor always holds an array.
+    idx = get_array_module(d).asarray(f(axis=axis, keepdims=keepdims))
+    return Tensor._make(idx.astype("int64", copy=False))
 
 
 def argmax(x, axis=None, keepdims=False):
