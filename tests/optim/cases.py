@@ -127,6 +127,11 @@ CASES = [
 TORCH_CASES = [c for c in CASES if c.torch_name is not None]
 
 
+def get_case(name):
+    """The row called ``name``."""
+    return next(c for c in CASES if c.name == name)
+
+
 # ==== problems ========================================================================
 
 MLP_SHAPES = {"W1": (3, 5), "b1": (5,), "W2": (5, 2), "b2": (2,)}
