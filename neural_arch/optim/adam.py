@@ -68,20 +68,20 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps
         raise ValueError("amsgrad=True needs the max_exp_avg_sq array")
     xp = get_array_module(param)
     theta, m, v, s = param, exp_avg, exp_avg_sq, scratch_like(param, scratch)
-    g = effective_grad(grad, theta, weight_decay, maximize, out=s)   # g_t = ±∇f + λθ
-    moving_average_(m, g, beta1, out=s)                                # m_t = β1 m + (1-β1) g_t
-    g = effective_grad(grad, theta, weight_decay, maximize, out=s)   # (s was used up: again)
+    g = effective_grad(grad, theta, weight_decay, maximize, out=s)  # g_t = ±∇f + λθ
+    moving_average_(m, g, beta1, out=s)               # m_t = β1 m + (1-β1) g_t
+    g = effective_grad(grad, theta, weight_decay, maximize, out=s)  # (s was used up: again)
     xp.multiply(g, g, out=s)
-    moving_average_(v, s, beta2, out=s)                                # v_t = β2 v + (1-β2) g_t²
+    moving_average_(v, s, beta2, out=s)               # v_t = β2 v + (1-β2) g_t²
     if amsgrad:
-        xp.maximum(max_exp_avg_sq, v, out=max_exp_avg_sq)              # v_max = max(v_max, v_t)
+        xp.maximum(max_exp_avg_sq, v, out=max_exp_avg_sq)   # v_max = max(v_max, v_t)
         v = max_exp_avg_sq
     bc1, bc2 = bias_correction(beta1, step), bias_correction(beta2, step)
     xp.sqrt(v, out=s)
     s /= bc2 ** 0.5
-    s += eps                                                           # √v̂_t + ε
+    s += eps                                          # √v̂_t + ε,  v̂_t = v_t / (1-β2^t)
     xp.divide(m, s, out=s)
-    descend_(theta, s, lr / bc1, out=s)                                # θ_t = θ - γ m̂_t / (√v̂_t + ε)
+    descend_(theta, s, lr / bc1, out=s)               # θ_t = θ - γ m̂_t / (√v̂_t + ε)
     return theta
 
 

@@ -119,7 +119,10 @@ class StateView(Mapping):
 
 
 def state_view(key, doc=None):
-    """A read-only property returning :class:`StateView` of ``key`` (``m = state_view('exp_avg')``)."""
+    """A read-only property giving the :class:`StateView` of ``key``.
+
+    Example: ``m = state_view('exp_avg')`` in an Adam-like class body.
+    """
     return property(lambda self: StateView(self, key),
                     doc=doc or f"Read-only mapping Parameter -> state[{key!r}].")
 
@@ -470,6 +473,8 @@ class Optimizer:
     def _load_value(self, key, value, param, index):
         if not _is_array(value):
             return value.item() if isinstance(value, np.generic) else copy.deepcopy(value)
+        if value.ndim == 0 and (key == "step" or param.ndim != 0):
+            return value.item()      # a counter stored as a 0-d array (PyTorch keeps tensors)
         expected = self._state_shape(key, param)
         if expected is not None and tuple(value.shape) != tuple(expected):
             raise ValueError(f"state {key!r} of parameter {index} has shape "

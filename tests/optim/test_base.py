@@ -134,7 +134,8 @@ def test_required_hyperparameter_must_be_given():
     (AdamW, dict(eps=-1e-8), ValueError, "Invalid epsilon value: -1e-08 (expected eps >= 0)"),
     (AdamW, dict(weight_decay=-1), ValueError,
      "Invalid weight_decay value: -1.0 (expected weight_decay >= 0)"),
-    (SGD, dict(momentum=-0.5), ValueError, "Invalid momentum value: -0.5 (expected momentum >= 0)"),
+    (SGD, dict(momentum=-0.5), ValueError,
+     "Invalid momentum value: -0.5 (expected momentum >= 0)"),
     (SGD, dict(dampening=2.0), ValueError,
      "Invalid dampening value: 2.0 (expected 0 <= dampening <= 1)"),
     (SGD, dict(lr=float("nan")), ValueError, "Invalid learning rate: nan (expected a finite"),
@@ -459,3 +460,45 @@ def test_seed_parameter_groups_via_one_dict():
     mse(head(na.tanh(backbone(inputs))), targets).backward()
     optimizer.step()
     assert all(p in optimizer.m for p in all_params.values())
+
+
+# ---- devices: the strict fake CuPy catches NumPy arrays mixed into device data ----------
+
+@pytest.mark.parametrize("contiguous", [False, True])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_updates_on_the_fake_cupy_device_equal_the_cpu(case, contiguous):
+    from neural_arch import backend
+    from tests import fake_cupy
+    fake_cupy.register()
+    rng = np.random.default_rng(42)
+    kwargs = case.sample(rng)
+    kwargs.update(weight_decay=0.1, maximize=True)
+    if case.cls is SGD:
+        kwargs.update(momentum=0.5, dampening=0.0, nesterov=True)
+    else:
+        kwargs.update(amsgrad=True)
+    shapes = [(3, 2), (2,), ()]
+    init = [rng.normal(size=s) for s in shapes]
+    grads = [[rng.normal(size=s) for s in shapes] for _ in range(4)]
+    results = {}
+    for device in ("cpu", "fake"):
+        params = [na.Parameter(backend.to_device(a.copy(), device)) for a in init]
+        opt = case.cls(params, contiguous=contiguous, **kwargs)
+        for step_grads in grads:
+            for p, g in zip(params, step_grads):
+                p.grad = na.Tensor(backend.to_device(g, device))
+            opt.step()
+        sd = opt.state_dict()
+        again = case.cls(params, contiguous=contiguous, **kwargs)
+        again.load_state_dict(sd)
+        assert all(backend.device_of(v) == params[0].device
+                   for s in again.state.values() for v in s.values() if hasattr(v, "shape"))
+        results[device] = ([backend.asnumpy(p.data) for p in params],
+                           {i: {k: backend.asnumpy(v) if hasattr(v, "shape") else v
+                                for k, v in opt.state[p].items()}
+                            for i, p in enumerate(params)})
+    for a, b in zip(results["cpu"][0], results["fake"][0]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+    for i, s in results["cpu"][1].items():
+        for k, v in s.items():
+            np.testing.assert_allclose(results["fake"][1][i][k], v, rtol=1e-12, atol=1e-14)

@@ -110,4 +110,4 @@ def test_parameter_groups_with_different_settings_match_torch(case, draw):
 
 @pytest.mark.parametrize("case", TORCH_CASES, ids=str)
 def test_closure_steps_match_torch(case):
-    run_pair(case, case.sample(np.random.default_rng(3000)), closure=True, steps=50)
+    run_pair(case, case.sample(np.random.default_rng(3000)), closure=True)

@@ -180,3 +180,16 @@ def test_load_keeps_group_objects_and_param_names():
 def test_non_dict_is_a_type_error():
     with pytest.raises(TypeError, match="expects a dict with 'state' and 'param_groups'"):
         SGD([na.Parameter(np.ones(2))]).load_state_dict([1, 2])
+
+
+def test_a_step_counter_stored_as_a_0d_array_loads_as_a_number():
+    p = na.Parameter(np.ones(3))
+    opt = Adam([p], lr=0.1)
+    p.grad = na.Tensor(np.ones(3))
+    opt.step()
+    sd = opt.state_dict()
+    sd["state"][0]["step"] = np.array(1.0, dtype=np.float32)     # as PyTorch stores it
+    opt.load_state_dict(sd)
+    assert opt.state[p]["step"] == 1 and not hasattr(opt.state[p]["step"], "shape")
+    opt.step()
+    assert opt.state[p]["step"] == 2
