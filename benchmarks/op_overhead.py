@@ -21,7 +21,9 @@ gradients are checked against the hand-written NumPy ones.
 
 The figure reported is microseconds per op: the best of ``--repeat`` timing runs,
 each of which runs the chain enough times to last at least ``--min-time`` seconds,
-divided by the number of ops. The garbage collector stays on, as it is in real use.
+divided by the number of ops. The runs go round-robin over the libraries, so a change
+of load on a shared machine touches all of them alike. The garbage collector stays
+on, as it is in real use.
 
 Run from the repository root::
 
@@ -228,16 +230,31 @@ MAKERS = {"numpy": make_numpy, "neural_arch": make_neural_arch, "torch": make_to
 
 # ---- timing and reporting -------------------------------------------------------------
 
-def best_us_per_op(fn, n_ops, repeat, min_time):
-    """Best-of-``repeat`` microseconds per op, the garbage collector left on."""
+def calibrated_timer(fn, min_time):
+    """A timer for ``fn`` and the call count that makes one timing run last ``min_time``.
+
+    The garbage collector stays on while timing, as it is in real use.
+    """
     timer = timeit.Timer(fn, setup="gc.enable()")
     number = 1
-    while True:                     # grow the inner count until one run lasts min_time
-        if timer.timeit(number) >= min_time or number >= 1 << 20:
-            break
+    while timer.timeit(number) < min_time and number < 1 << 20:
         number *= 2
-    best = min(timer.repeat(repeat=repeat, number=number))
-    return best / number / n_ops * 1e6
+    return timer, number
+
+
+def time_round_robin(cases, n_ops, repeat, min_time):
+    """Best-of-``repeat`` microseconds per op for every case.
+
+    ``cases`` maps a key to a callable. The timing runs go round the cases in turn
+    (all cases once, then all again, ...), so a change of load on a shared machine
+    touches every library alike instead of whichever one was running at the time.
+    """
+    timers = {key: calibrated_timer(fn, min_time) for key, fn in cases.items()}
+    best = {key: float("inf") for key in cases}
+    for _ in range(repeat):
+        for key, (timer, number) in timers.items():
+            best[key] = min(best[key], timer.timeit(number) / number)
+    return {key: t / n_ops * 1e6 for key, t in best.items()}
 
 
 def library_version(name):
@@ -285,7 +302,7 @@ def run(libraries, n_ops, n_elements, repeat, min_time, seed=0):
     x0 = rng.uniform(-1.0, 1.0, n_elements).astype(np.float32)
     w0 = rng.uniform(0.5, 1.0, n_elements).astype(np.float32)
     reference = [a.astype(np.float64) for a in numpy_forward_backward(x0, w0, n_ops)]
-    results, skipped = {}, {}
+    cases, skipped = {}, {}
     for name in libraries:
         try:
             train, infer, check = MAKERS[name](x0, w0, n_ops)
@@ -293,9 +310,12 @@ def run(libraries, n_ops, n_elements, repeat, min_time, seed=0):
             skipped[name] = f"not installed ({e})"
             continue
         check_against_numpy(name, check, reference)
-        results[name] = {"fwd_bwd_us_per_op": best_us_per_op(train, n_ops, repeat, min_time),
-                         "fwd_no_grad_us_per_op": best_us_per_op(infer, n_ops, repeat,
-                                                                 min_time)}
+        cases[name, "fwd_bwd"] = train
+        cases[name, "fwd_no_grad"] = infer
+    times = time_round_robin(cases, n_ops, repeat, min_time)
+    results = {}
+    for (name, mode), us in times.items():
+        results.setdefault(name, {})[f"{mode}_us_per_op"] = us
     for mode in ("fwd_bwd", "fwd_no_grad"):
         for base, tag in (("torch", "vs_torch"), ("numpy", "vs_numpy")):
             if base not in results:
@@ -363,7 +383,9 @@ def main(argv=None):
 
     config = {"n_ops": args.ops, "n_elements": args.elements, "dtype": "float32",
               "pattern": ["add", "mul", "tanh"], "repeat": args.repeat,
-              "min_time_s": args.min_time, "timer": "timeit, best of repeat, gc enabled"}
+              "min_time_s": args.min_time,
+              "timer": "timeit, best of repeat, runs taken round-robin over the libraries, "
+                       "gc enabled"}
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     results, skipped = run(libs, args.ops, args.elements, args.repeat, args.min_time)
     print(f"Per-op overhead: chain of {args.ops} ops (add, mul, tanh) on {args.elements} "
