@@ -502,3 +502,82 @@ def test_updates_on_the_fake_cupy_device_equal_the_cpu(case, contiguous):
     for i, s in results["cpu"][1].items():
         for k, v in s.items():
             np.testing.assert_allclose(results["fake"][1][i][k], v, rtol=1e-12, atol=1e-14)
+
+
+# ---- the kernels against the algorithm boxes, written out of place --------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from neural_arch.optim import adam_update, adamw_update, sgd_update  # noqa: E402
+
+_unit = st.floats(0.0, 0.999)
+_rate = st.floats(0.0, 1.0)
+
+
+def _arrays(seed, n=4, shape=(3, 2)):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=shape) for _ in range(n)]
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), step=st.integers(1, 50), lr=_rate, b1=_unit, b2=_unit,
+       eps=st.floats(0.0, 1.0), wd=_rate, amsgrad=st.booleans(), maximize=st.booleans(),
+       decoupled=st.booleans())
+def test_adam_kernels_follow_the_box(seed, step, lr, b1, b2, eps, wd, amsgrad, maximize,
+                                     decoupled):
+    theta, grad, m, v = _arrays(seed)
+    v = np.abs(v)
+    vmax = v + np.abs(_arrays(seed + 1, 1)[0])
+    # out of place, one line per row of the box
+    p = theta * (1 - lr * wd) if decoupled else theta
+    g = (-grad if maximize else grad) + (0.0 if decoupled else wd * theta)
+    m_t = b1 * m + (1 - b1) * g
+    v_t = b2 * v + (1 - b2) * g * g
+    v_hat = np.maximum(vmax, v_t) if amsgrad else v_t
+    denom = np.sqrt(v_hat) / np.sqrt(1 - b2 ** step) + eps
+    expected = p - lr / (1 - b1 ** step) * m_t / np.where(denom == 0, 1.0, denom)
+
+    kernel = adamw_update if decoupled else adam_update
+    args = [x.copy() for x in (theta, grad, m, v, vmax)]
+    with np.errstate(all="ignore"):
+        kernel(args[0], args[1], args[2], args[3], step=step, lr=lr, beta1=b1, beta2=b2,
+               eps=eps, weight_decay=wd, amsgrad=amsgrad, max_exp_avg_sq=args[4],
+               maximize=maximize)
+    ok = denom != 0
+    np.testing.assert_allclose(args[0][ok], expected[ok], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(args[2], m_t, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(args[3], v_t, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(args[1], grad)                       # grad untouched
+    if amsgrad:
+        np.testing.assert_allclose(args[4], np.maximum(vmax, v_t), rtol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), lr=_rate, momentum=st.floats(0.0, 1.5), dampening=_rate,
+       wd=_rate, nesterov=st.booleans(), maximize=st.booleans(), fresh=st.booleans())
+def test_sgd_kernel_follows_the_box(seed, lr, momentum, dampening, wd, nesterov, maximize,
+                                    fresh):
+    theta, grad, b, _ = _arrays(seed)
+    if nesterov:
+        momentum, dampening = max(momentum, 0.1), 0.0
+    g = (-grad if maximize else grad) + wd * theta
+    if momentum != 0:
+        b_t = g if fresh else momentum * b + (1 - dampening) * g
+        d = g + momentum * b_t if nesterov else b_t
+    else:
+        b_t, d = b, g
+    expected = theta - lr * d
+
+    args = [x.copy() for x in (theta, grad, b)]
+    sgd_update(args[0], args[1], args[2], lr=lr, momentum=momentum, dampening=dampening,
+               weight_decay=wd, nesterov=nesterov, maximize=maximize, fresh_buffer=fresh)
+    np.testing.assert_allclose(args[0], expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(args[2], b_t, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(args[1], grad)
+
+
+def test_kernels_reject_a_scratch_buffer_of_the_wrong_shape():
+    theta, grad, m, v = _arrays(0)
+    with pytest.raises(ValueError, match=r"scratch buffer has shape \(4,\)"):
+        adam_update(theta, grad, m, v, step=1, lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8,
+                    scratch=np.empty(4))
