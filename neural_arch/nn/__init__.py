@@ -14,3 +14,8 @@ __all__ += ["init", "Linear", "Bilinear", "Identity", "Flatten", "ReLU", "LeakyR
             "SELU", "GELU", "SiLU", "Mish", "Hardtanh", "Sigmoid", "Tanh", "Softplus",
             "Softmax", "LogSoftmax", "Dropout", "Embedding", "BatchNorm1d", "BatchNorm2d",
             "LayerNorm", "GroupNorm"]
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .attention import MultiheadAttention, TransformerEncoderLayer
+
+__all__ += ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "MultiheadAttention",
+            "TransformerEncoderLayer"]
