@@ -20,6 +20,8 @@ __all__ = ["linear", "bilinear"]
 class Linear(Function):
     def forward(self, x, w, b=None):
         xp = get_array_module(x, w)
+        if w.ndim != 2:
+            raise ValueError(_linear_mismatch(x, w))
         try:
             y = xp.matmul(x, w.T)
         except ValueError:
@@ -37,7 +39,9 @@ class Linear(Function):
             x2 = x if x.ndim == 2 else reshape(x, (-1, x.shape[-1]))
             g2 = gy if gy.ndim == 2 else reshape(gy, (-1, gy.shape[-1]))
             gw = matmul(transpose(g2), x2)
-        if len(self.inputs) == 3 and needs_grad(self.inputs[2]):
+        if len(self.inputs) == 2:
+            return gx, gw
+        if needs_grad(self.inputs[2]):
             gb = _sum(gy, tuple(range(gy.ndim - 1))) if gy.ndim > 1 else gy
         return gx, gw, gb
 
@@ -45,10 +49,10 @@ class Linear(Function):
 def _linear_mismatch(x, w):
     xs, ws = tuple(x.shape), tuple(w.shape)
     if len(ws) != 2:
-        return f"linear: weight must be 2-d (out_features, in_features), got shape {ws}"
+        return f"weight must be 2-d (out_features, in_features), got shape {ws}"
     if not xs:
-        return "linear: the input must have at least one dim, got a 0-d tensor"
-    return (f"linear: the input's last dim ({xs[-1]}) must equal in_features ({ws[1]}) of "
+        return "the input must have at least one dim, got a 0-d tensor"
+    return (f"the input's last dim ({xs[-1]}) must equal in_features ({ws[1]}) of "
             f"the weight (shape {ws}); got input shape {xs}")
 
 

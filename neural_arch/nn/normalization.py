@@ -32,6 +32,13 @@ def _param(shape, fill, dtype, device):
     return Parameter(creation.full(shape, fill, dtype=dtype, device=device))
 
 
+def _reset_affine(module):
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class _BatchNorm(Module):
     """Shared body of BatchNorm1d/2d; subclasses say which input ranks they take."""
 
@@ -39,7 +46,7 @@ class _BatchNorm(Module):
     _layout = ""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, device=None, dtype=None):
+                 track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
         owner = type(self).__name__
         self.num_features = _check_positive_int(num_features, "num_features", owner)
@@ -53,12 +60,10 @@ class _BatchNorm(Module):
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         c = self.num_features
-        if self.affine:
-            self.weight = _param((c,), 1.0, dtype, device)
-            self.bias = _param((c,), 0.0, dtype, device)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        self.register_parameter("weight", _param((c,), 1.0, dtype, device)
+                                if self.affine else None)
+        self.register_parameter("bias", _param((c,), 0.0, dtype, device)
+                                if self.affine and bias else None)
         if self.track_running_stats:
             self.register_buffer("running_mean", creation.zeros(c, dtype=dtype, device=device))
             self.register_buffer("running_var", creation.ones(c, dtype=dtype, device=device))
@@ -79,9 +84,7 @@ class _BatchNorm(Module):
     def reset_parameters(self):
         """Reset the running statistics, and the affine parameters to 1 and 0."""
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         if input.ndim not in self._ranks:
@@ -105,7 +108,8 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -132,6 +136,9 @@ class BatchNorm1d(_BatchNorm):
         mode too.
     device, dtype : optional
         Where and in which float dtype parameters and buffers are made.
+    bias : bool, default True
+        (Keyword only.) With ``affine``, also learn the shift; False keeps only
+        the scale, as PyTorch's ``bias=False``.
     """
 
     _ranks = (2, 3)
@@ -188,17 +195,14 @@ class LayerNorm(Module):
 
     def reset_parameters(self):
         """Weight 1 and bias 0."""
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
 class GroupNorm(Module):
@@ -214,10 +218,12 @@ class GroupNorm(Module):
     affine : bool, default True
         Learn a per-channel ``weight`` (starts at 1) and ``bias`` (starts at 0).
     device, dtype : optional
+    bias : bool, default True
+        (Keyword only.) With ``affine``, also learn the shift.
     """
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None,
-                 dtype=None):
+                 dtype=None, *, bias=True):
         super().__init__()
         self.num_groups = _check_positive_int(num_groups, "num_groups", "GroupNorm")
         self.num_channels = _check_positive_int(num_channels, "num_channels", "GroupNorm")
@@ -226,18 +232,15 @@ class GroupNorm(Module):
                              f"num_groups ({num_groups})")
         self.eps = _check_eps(eps, "GroupNorm")
         self.affine = bool(affine)
-        if self.affine:
-            self.weight = _param((self.num_channels,), 1.0, dtype, device)
-            self.bias = _param((self.num_channels,), 0.0, dtype, device)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        c = self.num_channels
+        self.register_parameter("weight", _param((c,), 1.0, dtype, device)
+                                if self.affine else None)
+        self.register_parameter("bias", _param((c,), 0.0, dtype, device)
+                                if self.affine and bias else None)
 
     def reset_parameters(self):
         """Weight 1 and bias 0."""
-        if self.affine:
-            init.ones_(self.weight)
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         if input.ndim < 2 or input.shape[1] != self.num_channels:
@@ -247,4 +250,5 @@ class GroupNorm(Module):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
+                f"affine={self.affine}, bias={self.bias is not None}")
