@@ -196,7 +196,14 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
         elif create_graph:
             x.grad = x.grad + g
         else:
-            x.grad = _make(x.grad.data + g.data)
+            # Accumulate in place, as PyTorch does: a gradient buffer kept across
+            # backward calls (zero_grad(set_to_none=False), contiguous optimizers)
+            # stays the same array.
+            acc = x.grad.data
+            try:
+                acc += g.data
+            except (TypeError, ValueError):   # read-only or non-castable buffer
+                x.grad = _make(acc + g.data)
 
     seeds = []
     for out, grad in zip(outputs, grad_outputs):
