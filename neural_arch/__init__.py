@@ -6,9 +6,14 @@ from .core import __all__ as _core_all
 from . import functional, autograd
 from .functional import *  # noqa: F401,F403
 from .functional import __all__ as _functional_all
+from . import nn
+from .nn import Linear, Module, ReLU, Sequential, Softmax
+from . import losses
 from . import optim
 from .optim import SGD, Adam, AdamW
 
 __version__ = "0.1.0"
-__all__ = ["backend", "functional", "autograd", "manual_seed", "set_default_device", "use_device",
-           "cupy_available", "optim", "SGD", "Adam", "AdamW"] + _core_all + _functional_all
+__all__ = (["backend", "functional", "autograd", "manual_seed", "set_default_device",
+            "use_device", "cupy_available", "nn", "Module", "Linear", "ReLU", "Softmax",
+            "Sequential", "losses", "optim", "SGD", "Adam", "AdamW"]
+           + _core_all + _functional_all)
