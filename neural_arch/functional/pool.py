@@ -371,7 +371,7 @@ def _adaptive_avg_pool(x, output_size, nd, op):
         raise ValueError(f"{op}: expected a {nd + 2}-d input {layout} (or {nd + 1}-d without "
                          f"the batch dim), got shape {tuple(x.shape)}")
     size = tuple(x.shape[-nd:])
-    out = _output_size(output_size, size, op)
+    out = adaptive_output_size(output_size, size, op)
     if out == size:
         return x
     if all(o == 1 for o in out):
@@ -389,7 +389,7 @@ def _adaptive_avg_pool(x, output_size, nd, op):
     return y
 
 
-def _output_size(output_size, size, op):
+def adaptive_output_size(output_size, size, op):
     """``output_size`` (int, or a tuple of ints and Nones) -> a tuple of positive ints."""
     nd = len(size)
     bad = ValueError(f"{op}: output_size must be a positive int or a tuple of {nd} positive "
