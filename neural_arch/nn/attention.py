@@ -41,7 +41,7 @@ def _probability(value, what, owner):
 
 
 def _shape_str(shape):
-    return "(" + ", ".join(str(int(n)) for n in shape) + ")"
+    return str(tuple(int(n) for n in shape))
 
 
 def _additive_mask(mask, what, dtype):

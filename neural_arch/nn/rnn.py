@@ -81,7 +81,7 @@ def _bool(value, what, owner):
 
 
 def _shape_str(shape):
-    return "(" + ", ".join(str(int(n)) for n in shape) + ")"
+    return str(tuple(int(n) for n in shape))
 
 
 def _check_input(x, owner, input_size, weight, ndims, kinds):
@@ -150,6 +150,7 @@ class RNNBase(Module):
         d = 2 if self.bidirectional else 1
         gate_size = _GATES[mode] * self.hidden_size
         h_out = self.proj_size or self.hidden_size
+        self._suffixes = []         # per (layer, direction): "_l{k}" or "_l{k}_reverse"
         self._names = []            # per (layer, direction): the parameter names
         for layer in range(self.num_layers):
             layer_in = self.input_size if layer == 0 else h_out * d
@@ -164,6 +165,7 @@ class RNNBase(Module):
                 for name, shape in shapes:
                     setattr(self, name + sfx,
                             Parameter(creation.empty(shape, dtype=dtype, device=device)))
+                self._suffixes.append(sfx)
                 self._names.append(tuple(name + sfx for name, _ in shapes))
         self.reset_parameters()
 
@@ -187,8 +189,7 @@ class RNNBase(Module):
 
     def _weights(self, index):
         """``(w_ih, b_ih, w_hh, b_hh, w_hr)`` of one (layer, direction); absent ones None."""
-        p = self._parameters
-        sfx = self._names[index][0][len("weight_ih"):]
+        p, sfx = self._parameters, self._suffixes[index]
         return (p["weight_ih" + sfx], p.get("bias_ih" + sfx), p["weight_hh" + sfx],
                 p.get("bias_hh" + sfx), p.get("weight_hr" + sfx))
 
