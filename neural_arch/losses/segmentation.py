@@ -79,7 +79,7 @@ class FocalTverskyLoss(_OverlapLoss):
     exponent itself, the paper's ``1/gamma``).
     """
 
-    def __init__(self, alpha=0.7, beta=0.3, gamma=0.75, smooth=1.0, weight=None,
+    def __init__(self, alpha=0.3, beta=0.7, gamma=0.75, smooth=1.0, weight=None,
                  ignore_index=None, from_logits=True, reduction="mean"):
         super().__init__(smooth, weight, ignore_index, from_logits, reduction,
                          "FocalTverskyLoss")

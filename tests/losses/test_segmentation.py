@@ -256,6 +256,9 @@ def test_tversky_weighs_false_positives_with_alpha_and_false_negatives_with_beta
     g = np.array([[[1.0, 0.0, 0.0, 1.0, 1.0, 1.0]]])
     got = LF.tversky_loss(p, g, alpha=0.2, beta=0.6, smooth=0.0, from_logits=False)
     assert got.item() == pytest.approx(1 - 1 / (1 + 0.2 * 2 + 0.6 * 3))
+    # Abraham & Khan's defaults: FN weighted 0.7, FP 0.3, exponent 1/gamma = 3/4.
+    focal = LF.focal_tversky_loss(p, g, smooth=0.0, from_logits=False)
+    assert focal.item() == pytest.approx((1 - 1 / (1 + 0.3 * 2 + 0.7 * 3)) ** 0.75)
 
 
 def test_tversky_with_half_half_is_dice_with_double_smooth():
@@ -423,7 +426,6 @@ def test_lovasz_with_no_present_class_is_zero():
     (lambda x, t: LF.tversky_loss(x, t, alpha=1.5), r"alpha must be in \[0, 1\]"),
     (lambda x, t: LF.tversky_loss(x, t, beta=-0.1), r"beta must be in \[0, 1\]"),
     (lambda x, t: LF.dice_loss(x, t[:, :2]), r"target must have shape \(2, 3, 3\)"),
-    (lambda x, t: LF.dice_loss(x, t + 3), "class index 5, outside"),
     (lambda x, t: LF.dice_loss(x, t, weight=[1.0, 2.0]), r"weight must hold one value per"),
     (lambda x, t: LF.dice_loss(x, t, reduction="avg"), "reduction must be one of"),
     (lambda x, t: LF.lovasz_loss(x, t, classes="some"), "classes must be 'present'"),
@@ -437,6 +439,22 @@ def test_bad_arguments_raise_value_errors_naming_them(call, match):
     x = T(rng_logits((2, 3, 3, 3)))
     with pytest.raises(ValueError, match=match):
         call(x, rng_labels((2, 3, 3), 3))
+
+
+def test_class_index_out_of_range_is_an_index_error():
+    x = T(rng_logits((2, 3, 4)))
+    with pytest.raises(IndexError, match=r"target holds class index 3, outside \[0, 2\]"):
+        LF.dice_loss(x, np.array([[0, 1, 2, 3], [0, 0, 0, 0]]))
+    with pytest.raises(IndexError, match=r"class index -1, outside \[0, 1\]"):
+        LF.lovasz_loss(x[:, :1], np.array([[0, 1, -1, 1], [0, 0, 0, 0]]))
+
+
+def test_integer_one_hot_targets_work_like_float_ones():
+    x = T(rng_logits((2, 3, 4)))
+    labels = rng_labels((2, 4), 3)
+    onehot = np_onehot(labels, 3)
+    np.testing.assert_allclose(LF.dice_loss(x, onehot.astype(np.uint8)).numpy(),
+                               LF.dice_loss(x, labels).numpy(), rtol=1e-14)
 
 
 def test_float_class_indices_are_a_type_error():

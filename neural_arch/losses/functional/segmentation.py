@@ -77,6 +77,8 @@ def _target(input, target, ignore_index, loss):
     dtype = input.dtype
     kind = t.dtype.kind
     valid = None
+    if kind in "iub" and c > 1 and tuple(t.shape) == shape:
+        t, kind = t.astype(dtype), "f"        # an integer one-hot mask
     if kind in "iub":
         if c == 1 and tuple(t.shape) == shape:
             t = t.reshape(pixels)
@@ -92,7 +94,7 @@ def _target(input, target, ignore_index, loss):
             top = 1 if c == 1 else c - 1
             if lo < 0 or hi > top:
                 bad = lo if lo < 0 else hi
-                raise ValueError(f"{loss}: target holds class index {bad}, outside [0, {top}] "
+                raise IndexError(f"{loss}: target holds class index {bad}, outside [0, {top}] "
                                  f"for input with {c} channel(s)"
                                  + ("" if ignore_index is None
                                     else f" (ignore_index={ignore_index})"))
@@ -207,8 +209,8 @@ def dice_loss(input, target, smooth=1.0, weight=None, ignore_index=None, from_lo
     Raises
     ------
     ValueError
-        For a negative ``smooth``, a target of the wrong shape or a class index out of
-        range. ``TypeError`` for float class indices.
+        For a negative ``smooth`` or a target of the wrong shape. ``IndexError`` for a
+        class index out of range, ``TypeError`` for float class indices.
 
     References
     ----------
@@ -281,7 +283,7 @@ def tversky_loss(input, target, alpha=0.5, beta=0.5, smooth=1.0, weight=None,
     return _reduce_classes(1 - ti, w, reduction)
 
 
-def focal_tversky_loss(input, target, alpha=0.7, beta=0.3, gamma=0.75, smooth=1.0,
+def focal_tversky_loss(input, target, alpha=0.3, beta=0.7, gamma=0.75, smooth=1.0,
                        weight=None, ignore_index=None, from_logits=True, reduction="mean"):
     """Focal Tversky loss: the Tversky loss raised to the power ``gamma``.
 
@@ -295,9 +297,9 @@ def focal_tversky_loss(input, target, alpha=0.7, beta=0.3, gamma=0.75, smooth=1.
     Parameters
     ----------
     input, target, alpha, beta, smooth, weight, ignore_index, from_logits, reduction
-        As in :func:`tversky_loss` (here ``alpha = 0.7``, ``beta = 0.3`` by default,
-        the paper's setting; the paper's ``alpha`` weighs false negatives, ours false
-        positives as in :func:`tversky_loss`, hence the swap).
+        As in :func:`tversky_loss`. The defaults ``alpha = 0.3`` (false positives),
+        ``beta = 0.7`` (false negatives) are the paper's setting, whose ``alpha = 0.7``
+        weighs the false negatives (the names are swapped there).
     gamma : float, default 0.75
         The exponent, ``>= 0``.
 
