@@ -29,7 +29,7 @@ class Dropout(Function):
         return gy * self.mask
 
 
-def dropout(input, p=0.5, training=True):
+def dropout(input, p=0.5, training=True, inplace=False):
     """Inverted dropout: zero each element with probability ``p``, scale the rest.
 
     In training, every element is kept with probability ``1 - p`` and multiplied
@@ -47,6 +47,9 @@ def dropout(input, p=0.5, training=True):
         Probability of zeroing an element, in ``[0, 1]``; ``p = 1`` gives zeros.
     training : bool, default True
         Apply dropout (True) or pass the input through (False).
+    inplace : bool, default False
+        Accepted for PyTorch compatibility; the result is always a new tensor
+        (overwriting an input the graph may still need would corrupt its gradient).
 
     Returns
     -------

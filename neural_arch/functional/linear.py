@@ -27,7 +27,11 @@ class Linear(Function):
         except ValueError:
             raise ValueError(_linear_mismatch(x, w)) from None
         if b is not None:
-            y += b          # y is a fresh array, b broadcasts over the leading dims
+            try:
+                y += b      # y is a fresh array, b broadcasts over the leading dims
+            except ValueError:
+                raise ValueError(f"the bias must have shape ({w.shape[0]},) (out_features), "
+                                 f"got {tuple(b.shape)}") from None
         return y
 
     def backward(self, gy):

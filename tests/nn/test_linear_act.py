@@ -46,6 +46,8 @@ def test_linear_op_names_the_mismatch():
         F.linear(x, w)
     with pytest.raises(ValueError, match="weight must be 2-d"):
         F.linear(x, na.randn(5, 3, 1))
+    with pytest.raises(ValueError, match=r"bias must have shape \(5,\).*got \(2, 5\)"):
+        F.linear(x, na.randn(5, 3), na.randn(2, 5))
     with pytest.raises(ValueError, match=r"bilinear: expected inputs.*\(4, 3\), \(5, 2\)"):
         F.bilinear(x, na.randn(5, 2), na.randn(2, 3, 2))
 

@@ -304,6 +304,9 @@ def test_dropout_reproducible_with_manual_seed_and_keeps_float32():
 
 def test_dropout_identity_cases():
     x = na.randn(3, 4, requires_grad=True)
+    before = x.numpy().copy()
+    F.dropout(x, 0.5, True, True)                  # inplace is accepted, never done
+    np.testing.assert_array_equal(x.numpy(), before)
     assert F.dropout(x, 0.5, training=False) is x
     assert F.dropout(x, 0.0) is x
     y = F.dropout(x, 1.0)
