@@ -205,7 +205,11 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     _check_number(std, "std", "normal_")
     if std < 0:
         raise ValueError(f"normal_ needs std >= 0, got {std}")
-    return _write(tensor, _generator(tensor, generator).normal(mean, std, tensor.shape))
+    # CuPy's Generator has standard_normal but no normal: scale and shift by hand.
+    z = _generator(tensor, generator).standard_normal(tensor.shape)
+    z *= std
+    z += mean
+    return _write(tensor, z)
 
 
 def _phi(z):
