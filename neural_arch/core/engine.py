@@ -325,6 +325,9 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
                         _check_finite(f, (gx,), "backward")
                     if p is None:
                         deliver_leaf(x, gx, not any(gx is gy for gy in gys))
+                    elif p not in grads and p.outputs is not None and len(p.outputs) == 1:
+                        grads[p] = [gx, ok, x]         # add_pending's common case, inlined
+                        _push(heap, (-p._seq, p))
                     else:
                         add_pending(x, p, gx, ok)
             if not retain_graph:

@@ -55,8 +55,9 @@ class Mul(Function):
 
     def backward(self, gy):
         x0, x1 = self.inputs
-        return (gy * x1 if needs_grad(x0) else None,
-                gy * x0 if needs_grad(x1) else None)
+        # (needs_grad, inlined: mul is on the hot path of every model)
+        return (gy * x1 if isinstance(x0, Tensor) and x0._rg else None,
+                gy * x0 if isinstance(x1, Tensor) and x1._rg else None)
 
 
 class Div(Function):
