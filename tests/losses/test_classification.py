@@ -3,6 +3,7 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import neural_arch as na
 import neural_arch.losses as L
@@ -66,14 +67,17 @@ def _ce_case(shape, weighted, ignore, seed=0):
     return w, t, kwargs
 
 
+# One unbatched sample is not combined with ignore_index: ignoring it leaves nothing.
+CE_INDEX_CASES = [(shape,) + opt for shape in SHAPES for opt in CE_OPTIONS
+                  if len(shape) > 1 or opt[1] is None]
+
+
 @requires_torch
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("weighted,ignore,smoothing", CE_OPTIONS)
-@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("shape,weighted,ignore,smoothing", CE_INDEX_CASES,
+                         ids=lambda v: str(v).replace(" ", ""))
 def test_cross_entropy_class_indices_match_torch(shape, weighted, ignore, smoothing,
                                                  reduction):
-    if len(shape) == 1 and ignore is not None:
-        pytest.skip("one unbatched sample: ignoring it leaves nothing")
     w, t, kw = _ce_case(shape, weighted, ignore)
     x = _logits(shape)
     tw = None if w is None else torch.tensor(w)
@@ -112,6 +116,26 @@ def test_cross_entropy_probabilities_match_torch(shape, weighted, smoothing, red
         [x, p])
 
 
+@requires_torch
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(2, 4),
+       spatial=st.lists(st.integers(1, 3), max_size=2), weighted=st.booleans(),
+       ignore=st.sampled_from([None, -100, 0]), smoothing=st.sampled_from([0.0, 0.15]),
+       reduction=st.sampled_from(REDUCTIONS), seed=st.integers(0, 50))
+def test_cross_entropy_any_spatial_dims_match_torch(n, c, spatial, weighted, ignore,
+                                                    smoothing, reduction, seed):
+    shape = (n, c) + tuple(spatial)
+    w, t, kw = _ce_case(shape, weighted, ignore, seed)
+    tw = None if w is None else torch.tensor(w)
+    # Every target may be ignored: then 'mean' is NaN with a zero gradient, as in torch.
+    assert_parity(
+        lambda a, b: LF.cross_entropy(a, b, weight=w, reduction=reduction,
+                                      label_smoothing=smoothing, **kw),
+        lambda a, b: TF.cross_entropy(a, b, weight=tw, reduction=reduction,
+                                      label_smoothing=smoothing, **kw),
+        [_logits(shape, seed), t])
+
+
 def test_cross_entropy_equals_log_softmax_then_nll_and_has_an_alias():
     x, t = _logits((6, 5), 2), _indices((6, 5), 2)
     a = LF.cross_entropy(na.Tensor(x), t).item()
@@ -128,13 +152,15 @@ def test_cross_entropy_accepts_tensor_targets_and_list_weights():
     assert a.item() == b.item()
 
 
-def test_cross_entropy_mean_with_every_target_ignored_is_nan_like_torch():
+@pytest.mark.parametrize("fn", [LF.cross_entropy, LF.nll_loss])
+def test_mean_with_every_target_ignored_is_nan_with_zero_gradient_like_torch(fn):
     x = na.Tensor(_logits((3, 4)), requires_grad=True)
     t = np.full(3, -100)
-    with np.errstate(invalid="ignore"):
-        loss = LF.cross_entropy(x, t)
+    loss = fn(x, t)
+    loss.backward()
     assert np.isnan(loss.item())
-    assert LF.cross_entropy(x, t, reduction="sum").item() == 0.0
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((3, 4)))
+    assert fn(x, t, reduction="sum").item() == 0.0
 
 
 CE_GRAD_CASES = [
@@ -180,14 +206,16 @@ def test_cross_entropy_hessian_vector_product_matches_torch():
 
 # ---- NLL ---------------------------------------------------------------------------------
 
+NLL_CASES = [(shape, w, ig) for shape in SHAPES
+             for w, ig in [(False, None), (True, None), (False, -100), (True, 2)]
+             if len(shape) > 1 or ig is None]
+
+
 @requires_torch
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("weighted,ignore", [(False, None), (True, None), (False, -100),
-                                             (True, 2)])
-@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("shape,weighted,ignore", NLL_CASES,
+                         ids=lambda v: str(v).replace(" ", ""))
 def test_nll_loss_matches_torch(shape, weighted, ignore, reduction):
-    if len(shape) == 1 and ignore is not None:
-        pytest.skip("one unbatched sample: ignoring it leaves nothing")
     w, t, kw = _ce_case(shape, weighted, ignore, seed=7)
     x = _logits(shape, 7)          # any scores work as log-probabilities for the parity
     tw = None if w is None else torch.tensor(w)
@@ -205,7 +233,8 @@ def test_nll_loss_gradcheck_and_ignores_minus_inf_elsewhere():
     assert gradcheck(fn, xs)
     assert gradgradcheck(fn, xs)
     # log(0) = -inf for classes that are not the target does no harm.
-    logp = np.log(np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]))
+    with np.errstate(divide="ignore"):
+        logp = np.log(np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]))
     assert LF.nll_loss(na.Tensor(logp), np.array([0, 2])).item() == pytest.approx(
         0.5 * np.log(2.0))
 
@@ -217,15 +246,16 @@ def _bce_inputs(shape, seed=0):
     return rng.uniform(0.05, 0.95, shape), rng.uniform(0.0, 1.0, shape)
 
 
+# (input shape, weight shape broadcastable against it)
+BCE_CASES = [((4,), None), ((4,), (4,)), ((2, 3), None), ((2, 3), (3,)), ((2, 3), (2, 1)),
+             ((2, 2, 3), None), ((2, 2, 3), (2, 1, 3))]
+
+
 @requires_torch
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("weight_shape", [None, (3,), (2, 1, 3)])
-@pytest.mark.parametrize("shape", [(4,), (2, 3), (2, 2, 3)])
+@pytest.mark.parametrize("shape,weight_shape", BCE_CASES,
+                         ids=lambda v: str(v).replace(" ", ""))
 def test_binary_cross_entropy_matches_torch(shape, weight_shape, reduction):
-    if weight_shape is not None and len(weight_shape) > len(shape):
-        pytest.skip("weight must broadcast to the input")
-    if weight_shape is not None and shape[-1] != weight_shape[-1]:
-        weight_shape = weight_shape[:-1] + (shape[-1],)
     x, y = _bce_inputs(shape, 9)
     w = None if weight_shape is None else np.random.default_rng(9).uniform(0.5, 2, weight_shape)
     tw = None if w is None else torch.tensor(w)
@@ -284,6 +314,7 @@ def test_binary_cross_entropy_with_logits_gradcheck_and_agrees_with_bce():
 # ---- KL divergence -----------------------------------------------------------------------
 
 @requires_torch
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning")
 @pytest.mark.parametrize("reduction", REDUCTIONS + ["batchmean"])
 @pytest.mark.parametrize("log_target", [False, True])
 @pytest.mark.parametrize("shape", [(5,), (4, 3), (2, 3, 2)])
@@ -436,7 +467,7 @@ def test_focal_loss_module_takes_segmentation_shapes_as_they_come():
     np.testing.assert_allclose(focal(na.Tensor(x1), mask).item(), ref, rtol=1e-12)
     np.testing.assert_allclose(focal(na.Tensor(x1), mask[:, None].astype(float)).item(), ref,
                                rtol=1e-12)
-    assert focal(na.Tensor(x1), mask, ).shape == ()
+    assert focal(na.Tensor(x1), mask).shape == ()
     assert L.FocalLoss(reduction="none")(na.Tensor(x1), mask).shape == (2, 3, 3)
 
 

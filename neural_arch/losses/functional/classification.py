@@ -28,6 +28,7 @@ __all__ = ["cross_entropy", "cross_entropy_loss", "nll_loss", "binary_cross_entr
            "hinge_embedding_loss", "cosine_embedding_loss", "triplet_margin_loss"]
 
 _INF = float("inf")
+_NAN = float("nan")
 # PyTorch's floor for the denominator x (1 - x) of the BCE gradient.
 _BCE_EPS = 1e-12
 # PyTorch clamps the logarithms of BCE at -100, so that probabilities of exactly 0 or 1
@@ -130,15 +131,20 @@ class SoftmaxCrossEntropy(Function):
 
     ``t`` is a dense array (or Tensor) of target weights with ``x``'s shape: a
     one-hot row for a class index, times class weights and blended with label
-    smoothing as needed. Fused rather than composed (log_softmax, product, sum)
-    because the forward computes the softmax anyway, and keeping it turns the
-    backward into one expression, ``gx = gy (p sum_c t_c - t)``, with no second
-    exponential and no scatter. That expression is made of differentiable ops on a
-    softmax node of ``x``, so second derivatives still work.
+    smoothing as needed. With ``total=True`` the per-sample losses are also summed
+    into a scalar (cross_entropy scales ``t`` by the normaliser for a mean).
+
+    Fused rather than composed (log_softmax, product, sum, then the reduction)
+    because cross-entropy is the hot loss of classification: the forward computes
+    the softmax anyway, and keeping it turns the backward into one expression,
+    ``gx = gy (p sum_c t_c - t)``, with no second exponential, no scatter and two
+    fewer graph nodes. That expression is made of differentiable ops on a softmax
+    node of ``x``, so second derivatives still work.
     """
 
-    def __init__(self, axis):
+    def __init__(self, axis, total):
         self.axis = axis
+        self.total = total
 
     def forward(self, x, t):
         xp = get_array_module(x, t)
@@ -149,12 +155,13 @@ class SoftmaxCrossEntropy(Function):
         s -= xp.log(z)                                # s is now log_softmax(x)
         e /= z
         self.p = e                                    # softmax(x), kept for backward
-        return -(t * s).sum(axis=ax)
+        ts = t * s
+        return -(ts.sum() if self.total else ts.sum(axis=ax))
 
     def backward(self, gy):
         x, t = self.inputs
         ax = self.axis
-        g = unsqueeze(gy, ax)
+        g = gy if self.total else unsqueeze(gy, ax)   # a 0-d gy broadcasts as it is
         p = _KnownSoftmax(ax, self.p)(x)
         t_sum = _sum(t, ax, keepdims=True) if needs_grad(t) else raw(t).sum(axis=ax,
                                                                               keepdims=True)
@@ -226,7 +233,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     The log-softmax is computed with the maximum subtracted, so logits of any
     finite size (``1e4`` included) give finite losses and gradients. Logits of
     ``-inf`` are not supported (mask with a large negative number instead). With
-    every target ignored, ``'mean'`` gives NaN (0 / 0), as in PyTorch.
+    every target ignored, ``'mean'`` gives NaN (0 / 0) with a zero gradient, as in
+    PyTorch.
     PyTorch equivalent: ``torch.nn.functional.cross_entropy``.
 
     Examples
@@ -254,7 +262,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             dense = dense * (1.0 - eps) + eps / n_classes
         if w is not None:
             dense = dense * w
-        return reduce(SoftmaxCrossEntropy(axis)(input, dense), reduction)
+        if reduction == "mean":               # the mean over the N d1 ... dk samples
+            dense = dense * (n_classes / input.size)
+        return SoftmaxCrossEntropy(axis, reduction != "none")(input, dense)
 
     _check_index_target(t, input, axis, name, ignore_index)
     valid = t != ignore_index
@@ -268,10 +278,16 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if eps > 0 or 0 <= ignore_index < n_classes:
         # Otherwise the one-hot rows of ignored targets are already all zero.
         dense *= xp.expand_dims(valid, axis)
-    loss = SoftmaxCrossEntropy(axis)(input, dense)
-    if reduction != "mean":
-        return reduce(loss, reduction)
-    return reduce(loss, "sum") / _weight_total(w, t, valid, input.dtype, xp)
+    if reduction == "mean":
+        total = _weight_total(w, t, valid, input.dtype, xp)
+        if not bool(total > 0):
+            # Nothing to average (every target ignored): NaN as in PyTorch, with its
+            # zero gradient (the target rows are all zero).
+            return SoftmaxCrossEntropy(axis, True)(input, dense) + _NAN
+        dense /= total
+    # The reduction happens inside the fused node (see SoftmaxCrossEntropy): summing
+    # the losses of the scaled targets gives PyTorch's weighted mean.
+    return SoftmaxCrossEntropy(axis, reduction != "none")(input, dense)
 
 
 cross_entropy_loss = cross_entropy   # the top-level spelling na.cross_entropy_loss
@@ -306,7 +322,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         normaliser of ``'mean'``.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
         ``'mean'`` divides the sum by :math:`\\sum_n w_{y_n}` over the non-ignored
-        targets (their count without ``weight``).
+        targets (their count without ``weight``); with every target ignored it is
+        NaN, with a zero gradient, as in PyTorch.
 
     Returns
     -------
@@ -338,7 +355,12 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     loss = where(valid, -picked, 0.0)
     if reduction != "mean":
         return reduce(loss, reduction)
-    return reduce(loss, "sum") / _weight_total(w, t, valid, input.dtype, xp)
+    total = _weight_total(w, t, valid, input.dtype, xp)
+    if not bool(total > 0):
+        # Nothing to average (every target ignored): NaN with a zero gradient, as in
+        # PyTorch, and without dividing by zero.
+        return reduce(loss, "sum") + _NAN
+    return reduce(loss, "sum") / total
 
 
 # ==== binary cross-entropy ============================================================

@@ -13,7 +13,7 @@ import math
 from ...backend import get_array_module
 from ...core.function import Function
 from ...functional import abs as _abs
-from ...functional import maximum, square, tanh, where
+from ...functional import square, tanh, where
 from ...functional._util import raw
 from .._reduction import check_reduction, reduce
 
