@@ -43,11 +43,18 @@ How to add an optimizer
 """
 from . import contiguous
 from .adam import Adam, adam_update
+from .adamax import Adamax, adamax_update
 from .adamw import AdamW, adamw_update
 from .contiguous import flatten_parameters
+from .lamb import LAMB, lamb_update
+from .lion import Lion, lion_update
+from .nadam import NAdam, nadam_update
 from .optimizer import LearningRate, Optimizer, StateView, required, state_view
+from .radam import RAdam, radam_update
 from .sgd import SGD, sgd_update
 
 __all__ = ["Optimizer", "required", "LearningRate", "StateView", "state_view", "SGD",
            "sgd_update", "Adam", "adam_update", "AdamW", "adamw_update",
            "flatten_parameters", "contiguous"]
+__all__ += ["Adamax", "adamax_update", "NAdam", "nadam_update", "RAdam", "radam_update",
+            "Lion", "lion_update", "LAMB", "lamb_update"]

@@ -1,0 +1,117 @@
+r"""Lion: evolved sign momentum.
+
+.. math::
+
+   \begin{aligned}
+   & \textbf{input: } \eta \text{ (lr)},\ \beta_1, \beta_2 \text{ (betas)},\ \theta_0,
+     \ f(\theta),\ \lambda \text{ (weight decay)},\ \text{maximize} \\
+   & m_0 \leftarrow 0 \\
+   & \textbf{for } t = 1, 2, \ldots \\
+   & \quad g_t \leftarrow \pm\nabla_\theta f_t(\theta_{t-1})
+     \qquad (- \text{ under maximize}) \\
+   & \quad c_t \leftarrow \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
+   & \quad \theta_t \leftarrow \theta_{t-1}
+     - \eta\,\big(\operatorname{sign}(c_t) + \lambda\theta_{t-1}\big) \\
+   & \quad m_t \leftarrow \beta_2 m_{t-1} + (1 - \beta_2) g_t
+   \end{aligned}
+
+Reference: Chen, Liang, Huang, Real, Wang, Liu, Pham, Dong, Luong, Hsieh, Lu &
+Le, "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023,
+arXiv:2302.06675 (Algorithm 2).
+
+Defaults as the paper's code and pytorch-optimizer: ``lr=1e-4, betas=(0.9, 0.99),
+weight_decay=0, maximize=False``. There is no ``ε``: the update is the sign of
+the interpolation ``c_t`` (``sign(0) = 0``), so every coordinate moves by
+exactly ``η`` (plus decay). Weight decay is decoupled and scaled by the learning
+rate, as in the paper: ``θ ← θ(1 - ηλ)`` (pytorch-optimizer's default,
+``weight_decouple=True, fixed_decay=False``); because the sign step has norm
+``η√n`` whatever the gradient, the paper advises a ``λ`` 3-10x larger than
+AdamW's. The interpolation ``c_t`` uses ``β1`` and the stored momentum uses
+``β2``: ``β2 > β1`` gives the current gradient more weight in the step than in
+the memory. State: ``exp_avg`` (``m``) only; Lion has no step counter.
+"""
+from __future__ import annotations
+
+from ..backend import get_array_module
+from ._args import accepts_aliases, betas, flag, non_negative
+from ._kernels import (decoupled_weight_decay_, descend_, effective_grad, moving_average_,
+                       scratch_like)
+from .optimizer import Optimizer, state_view
+
+__all__ = ["Lion", "lion_update"]
+
+
+def lion_update(param, grad, exp_avg, *, lr, beta1, beta2, weight_decay=0.0,
+                maximize=False, scratch=None):
+    """One Lion step on raw arrays, in place (``param`` and ``exp_avg``).
+
+    Parameters
+    ----------
+    param, grad : ndarray
+        Parameter values (updated) and gradient (read only).
+    exp_avg : ndarray
+        The momentum ``m`` (updated).
+    lr, beta1, beta2, weight_decay : float
+        ``η, β1, β2, λ`` of the algorithm box (``λ``: decoupled, lr-scaled decay).
+    maximize : bool
+        Ascend instead of descend.
+    scratch : ndarray, optional
+        A work array of ``param``'s shape; allocated when omitted.
+    """
+    xp = get_array_module(param)
+    theta, m, s = param, exp_avg, scratch_like(param, scratch)
+    g = effective_grad(grad, theta, 0.0, maximize, out=s)       # g_t = ±∇f
+    # c_t = β1 m + (1-β1) g_t, written m + (1-β1)(g_t - m) to need no second scratch
+    xp.subtract(g, m, out=s)
+    s *= 1 - beta1
+    s += m
+    xp.sign(s, out=s)
+    decoupled_weight_decay_(theta, lr, weight_decay)             # θ = θ (1 - ηλ)
+    descend_(theta, s, lr, out=s)                                # θ_t = θ - η sign(c_t)
+    g = effective_grad(grad, theta, 0.0, maximize, out=s)
+    moving_average_(m, g, beta2, out=s)                          # m_t = β2 m + (1-β2) g_t
+    return theta
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al., 2023), sign momentum; see the module docstring.
+
+    Parameters
+    ----------
+    params : iterable of Parameter, dict, or list of group dicts
+    lr : float, default 1e-4
+        Learning rate ``η`` (alias ``learning_rate``); each coordinate moves by
+        ``η`` per step, so it is usually 3-10x smaller than AdamW's.
+    betas : (float, float), default (0.9, 0.99)
+        ``β1`` interpolates the step direction, ``β2`` decays the momentum
+        (aliases ``beta1``/``beta2``, ``beta_1``/``beta_2``).
+    weight_decay : float, default 0
+        Decoupled decay ``λ``: each step multiplies the parameters by ``1 - lr·λ``.
+    maximize : bool, default False
+        Maximize the objective instead of minimizing it.
+    contiguous : bool, default False
+        Flat-buffer fast path (:mod:`neural_arch.optim.contiguous`).
+
+    Attributes
+    ----------
+    m : StateView
+        Read-only mapping Parameter -> momentum.
+    """
+
+    hyperparameters = {"lr": non_negative, "betas": betas, "weight_decay": non_negative,
+                       "maximize": flag}
+    m = state_view("exp_avg", "Read-only mapping Parameter -> momentum m.")
+
+    @accepts_aliases
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *,
+                 maximize=False, contiguous=False):
+        defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults, contiguous=contiguous)
+
+    def _update(self, param, grad, state, group):
+        if not state:
+            state["exp_avg"] = get_array_module(param).zeros_like(param)
+        beta1, beta2 = group["betas"]
+        lion_update(param, grad, state["exp_avg"], lr=group["lr"], beta1=beta1, beta2=beta2,
+                    weight_decay=group["weight_decay"], maximize=group["maximize"],
+                    scratch=self._scratch(param))
