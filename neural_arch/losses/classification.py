@@ -8,7 +8,6 @@ the Module through ``.to(device)`` and into its ``state_dict``, as in PyTorch.
 from __future__ import annotations
 
 from ..core.tensor import Tensor
-from ._reduction import check_reduction
 from .functional import classification as _F
 from .regression import _Loss
 
@@ -153,10 +152,8 @@ class KLDivLoss(_Loss):
     """
 
     def __init__(self, reduction="mean", log_target=False):
-        super().__init__("mean")
-        if reduction != "batchmean":
-            check_reduction(reduction)
-        self.reduction = reduction
+        super().__init__("sum" if reduction == "batchmean" else reduction)
+        self.reduction = reduction          # 'batchmean' is valid for this loss only
         self.log_target = log_target
 
     def forward(self, input, target):

@@ -5,6 +5,8 @@ Each class holds its arguments and calls the function of the same name in
 """
 from __future__ import annotations
 
+from numbers import Real
+
 from ..nn.module import Module
 from ._reduction import check_reduction
 from .functional import regression as _F
@@ -134,7 +136,7 @@ class QuantileLoss(_Loss):
     def __init__(self, quantile=0.5, reduction="mean"):
         super().__init__(reduction)
         qs = _F.check_quantiles(quantile, "QuantileLoss")
-        self.quantile = quantile if isinstance(quantile, (int, float)) else qs
+        self.quantile = quantile if isinstance(quantile, Real) else qs
 
     def forward(self, input, target):
         return _F.quantile_loss(input, target, self.quantile, self.reduction)

@@ -11,6 +11,8 @@ is composed from differentiable ops, so second derivatives come for free.
 """
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
 from ...backend import get_array_module
@@ -163,8 +165,10 @@ class SoftmaxCrossEntropy(Function):
         ax = self.axis
         g = gy if self.total else unsqueeze(gy, ax)   # a 0-d gy broadcasts as it is
         p = _KnownSoftmax(ax, self.p)(x)
-        t_sum = _sum(t, ax, keepdims=True) if needs_grad(t) else raw(t).sum(axis=ax,
-                                                                              keepdims=True)
+        if needs_grad(t):
+            t_sum = _sum(t, ax, keepdims=True)
+        else:
+            t_sum = raw(t).sum(axis=ax, keepdims=True)
         gx = g * (p * t_sum - t) if needs_grad(x) else None
         gt = -(g * log_softmax(x, ax)) if needs_grad(t) else None
         return gx, gt
@@ -645,7 +649,7 @@ def focal_loss(input, target, alpha=0.25, gamma=2.0, reduction="mean"):
     name = "focal_loss"
     xp = get_array_module(input)
     t = _as_array(target, xp)
-    weighted = alpha is not None and (not isinstance(alpha, (int, float)) or alpha >= 0)
+    weighted = alpha is not None and (not isinstance(alpha, Real) or alpha >= 0)
     if tuple(t.shape) == tuple(input.shape):
         return reduce(_binary_focal(input, target, t, alpha if weighted else None, gamma),
                       reduction)
@@ -667,7 +671,7 @@ def focal_loss(input, target, alpha=0.25, gamma=2.0, reduction="mean"):
     if gamma != 0:
         loss = loss * _pow(-expm1(logp_y), gamma)             # (1 - p_y)^gamma
     if weighted:
-        if isinstance(alpha, (int, float)):
+        if isinstance(alpha, Real):
             loss = loss * alpha
         else:
             a = _as_array(alpha, xp)
@@ -680,7 +684,7 @@ def focal_loss(input, target, alpha=0.25, gamma=2.0, reduction="mean"):
 
 def _binary_focal(x, target, t, alpha, gamma):
     """Elementwise binary focal loss (torchvision semantics); ``t`` is the raw target."""
-    if alpha is not None and not isinstance(alpha, (int, float)):
+    if alpha is not None and not isinstance(alpha, Real):
         raise ValueError("focal_loss: binary targets take one number as alpha (the weight "
                          f"of the positive class), got {alpha!r}")
     if not needs_grad(target):

@@ -9,6 +9,7 @@ apart, whose one-line backward is written out), so second derivatives work.
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 from ...backend import get_array_module
 from ...core.function import Function
@@ -41,7 +42,7 @@ def check_delta(delta, name="huber_loss"):
 
 def check_quantiles(quantile, name="quantile_loss"):
     """Return ``quantile`` as a tuple of floats, each strictly inside (0, 1)."""
-    qs = ((float(quantile),) if isinstance(quantile, (int, float))
+    qs = ((float(quantile),) if isinstance(quantile, Real)
           else tuple(float(q) for q in quantile))
     if not qs:
         raise ValueError(f"{name}: quantile must be a number or a non-empty sequence of "
@@ -303,7 +304,7 @@ def quantile_loss(input, target, quantile=0.5, reduction="mean"):
     """
     check_reduction(reduction)
     qs = check_quantiles(quantile)
-    if isinstance(quantile, (int, float)):
+    if isinstance(quantile, Real):
         q = qs[0]
     else:
         xp = get_array_module(input)
