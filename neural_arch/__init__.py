@@ -9,11 +9,12 @@ from .functional import __all__ as _functional_all
 from . import nn
 from .nn import Linear, Module, ReLU, Sequential, Softmax
 from . import losses
+from .losses.functional import cross_entropy_loss, mse_loss
 from . import optim
 from .optim import SGD, Adam, AdamW
 
 __version__ = "0.1.0"
 __all__ = (["backend", "functional", "autograd", "manual_seed", "set_default_device",
             "use_device", "cupy_available", "nn", "Module", "Linear", "ReLU", "Softmax",
-            "Sequential", "losses", "optim", "SGD", "Adam", "AdamW"]
+            "Sequential", "losses", "mse_loss", "cross_entropy_loss", "optim", "SGD", "Adam", "AdamW"]
            + _core_all + _functional_all)
