@@ -13,8 +13,8 @@ The derivative of each of them is again one of the three, so every backward is
 written with these ops and ``create_graph=True`` gives exact second derivatives.
 
 The work is vectorised with im2col: the windows of the zero-padded input are
-read through a strided view (:func:`neural_arch.backend.sliding_window_view`),
-copied once into columns of shape ``(N, groups, C/groups * prod(kernel), L)``
+read through one strided view (the windows of ``sliding_window_view``, built
+directly with ``as_strided``), copied once into columns of shape ``(N, groups, C/groups * prod(kernel), L)``
 (``L`` output positions), and one batched matmul contracts them with the
 weight. The way back (col2im) adds the columns into the padded input with one
 strided add per kernel offset; nothing loops over batch items or pixels.
@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 import operator
 
-from .. import backend
 from ..backend import get_array_module
 from ..core.function import Function
 from ._util import needs_grad
@@ -114,22 +112,37 @@ def spatial_args(value, n, what, op, minimum):
 
 # ==== the array kernels (raw arrays in, raw arrays out) =================================
 
+def pad_spatial(x, pads, value=0):
+    """``x`` with one ``(before, after)`` pair of ``pads`` per trailing dim, filled with ``value``.
+
+    (A preallocated array and one slice assignment: much cheaper than ``pad``
+    for the small arrays of a network's hot path.)
+    """
+    xp = get_array_module(x)
+    nd = len(pads)
+    size = x.shape[x.ndim - nd:]
+    shape = x.shape[:x.ndim - nd] + tuple(n + a + b for n, (a, b) in zip(size, pads))
+    out = xp.zeros(shape, dtype=x.dtype) if value == 0 else xp.full(shape, value, dtype=x.dtype)
+    out[(Ellipsis,) + tuple(slice(a, a + n) for n, (a, _) in zip(size, pads))] = x
+    return out
+
+
 def _im2col(x, geo, groups):
     """Columns ``(N, groups, Cg * prod(kernel), L)`` of the windows of ``x (N, C, *size)``."""
     xp = get_array_module(x)
-    nd = len(geo.size)
     if geo.has_pad:
-        x = xp.pad(x, ((0, 0), (0, 0)) + geo.pads)
-    win = backend.sliding_window_view(x, geo.extent, axis=tuple(range(2, 2 + nd)))
-    # win: (N, C, *positions, *extent); keep every stride-th position and every
-    # dilation-th element inside a window.
-    win = win[(slice(None), slice(None))
-              + tuple(slice(None, None, s) for s in geo.stride)
-              + tuple(slice(None, None, d) for d in geo.dilation)]
+        x = pad_spatial(x, geo.pads)
     n, c = x.shape[:2]
-    win = win.reshape((n, groups, c // groups) + geo.out + geo.kernel)
-    perm = (0, 1, 2) + tuple(range(3 + nd, 3 + 2 * nd)) + tuple(range(3, 3 + nd))
-    return win.transpose(perm).reshape(n, groups, -1, math.prod(geo.out))
+    cg = c // groups
+    # A strided view (N, groups, Cg, *kernel, *out) of the padded input: a kernel
+    # offset steps ``dilation`` elements, an output position ``stride`` elements.
+    # (The windows of ``sliding_window_view`` in this order, without its overhead.)
+    st = x.strides
+    shape = (n, groups, cg) + geo.kernel + geo.out
+    strides = ((st[0], st[1] * cg, st[1]) + tuple(t * d for t, d in zip(st[2:], geo.dilation))
+               + tuple(t * s for t, s in zip(st[2:], geo.stride)))
+    win = xp.lib.stride_tricks.as_strided(x, shape, strides)
+    return win.reshape(n, groups, cg * len(geo.slices), -1)      # the one copy
 
 
 def _col2im(cols, geo, channels):
@@ -257,12 +270,12 @@ def _check_groups(groups, op):
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
 
 
-def _check_layout(x, w, nd, op, layout):
-    if x.ndim not in (nd + 1, nd + 2):
+def _check_layout(xshape, wshape, nd, op, layout):
+    if len(xshape) not in (nd + 1, nd + 2):
         raise ValueError(f"{op}: expected a {nd + 2}-d input {layout} (or {nd + 1}-d without "
-                         f"the batch dim), got shape {tuple(x.shape)}")
-    if w.ndim != nd + 2:
-        raise ValueError(f"{op}: expected a {nd + 2}-d weight, got shape {tuple(w.shape)}")
+                         f"the batch dim), got shape {tuple(xshape)}")
+    if len(wshape) != nd + 2:
+        raise ValueError(f"{op}: expected a {nd + 2}-d weight, got shape {tuple(wshape)}")
 
 
 def _check_bias(b, channels, op):
@@ -291,39 +304,54 @@ def conv_pads(padding, kernel, stride, dilation, op):
     return tuple((a, a) for a in p)
 
 
-def _conv(x, w, b, stride, padding, dilation, groups, nd, op, layout):
-    _check_layout(x, w, nd, op, layout)
+def _plan_conv(xshape, wshape, stride, padding, dilation, groups, nd, op, layout):
+    """Check the arguments of a convolution; return its :class:`Geometry`."""
+    _check_layout(xshape, wshape, nd, op, layout)
     _check_groups(groups, op)
-    o, cg = w.shape[0], w.shape[1]
-    c = x.shape[-nd - 1]
+    o, cg = wshape[0], wshape[1]
+    c = xshape[-nd - 1]
     if o % groups:
         raise ValueError(f"{op}: the weight's {o} output channels (weight shape "
-                         f"{tuple(w.shape)}) must be divisible by groups={groups}")
+                         f"{wshape}) must be divisible by groups={groups}")
     if c != cg * groups:
-        raise ValueError(f"{op}: the input has {c} channels (shape {tuple(x.shape)}), but the "
-                         f"weight (shape {tuple(w.shape)}) with groups={groups} expects "
+        raise ValueError(f"{op}: the input has {c} channels (shape {xshape}), but the "
+                         f"weight (shape {wshape}) with groups={groups} expects "
                          f"{cg * groups} = weight.shape[1] * groups")
-    _check_bias(b, o, op)
-    kernel = tuple(w.shape[2:])
+    kernel = wshape[2:]
     stride = spatial_args(stride, nd, "stride", op, 1)
     dilation = spatial_args(dilation, nd, "dilation", op, 1)
     pads = conv_pads(padding, kernel, stride, dilation, op)
-    geo = geometry(tuple(x.shape[-nd:]), kernel, stride, dilation, pads)
+    geo = geometry(xshape[-nd:], kernel, stride, dilation, pads)
     if min(geo.out) < 1:
         raise ValueError(f"{op}: the kernel {kernel} (dilation {dilation}, so it spans "
                          f"{geo.extent}) is larger than the padded input {geo.padded} "
-                         f"(input shape {tuple(x.shape)}, padding {padding!r})")
+                         f"(input shape {xshape}, padding {padding!r})")
+    return geo
+
+
+# typed: 2 and 2.0 (or True and 1) are different keys, so a float is refused every time.
+_plan_conv_cached = functools.lru_cache(maxsize=256, typed=True)(_plan_conv)
+
+
+def _conv(x, w, b, stride, padding, dilation, groups, nd, op, layout):
+    args = (tuple(x.shape), tuple(w.shape), stride, padding, dilation, groups, nd, op, layout)
+    try:
+        geo = _plan_conv_cached(*args)
+    except TypeError as e:
+        if "unhashable" not in str(e):
+            raise
+        geo = _plan_conv(*args)          # lists as arguments: check them without the cache
+    _check_bias(b, w.shape[0], op)
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = reshape(x, (1,) + tuple(x.shape))
-    args = (x, w) if b is None else (x, w, b)
-    y = Conv(geo, groups)(*args)
+    y = Conv(geo, groups)(x, w) if b is None else Conv(geo, groups)(x, w, b)
     return reshape(y, tuple(y.shape[1:])) if unbatched else y
 
 
 def _conv_transpose(x, w, b, stride, padding, output_padding, groups, dilation, nd, op,
                     layout):
-    _check_layout(x, w, nd, op, layout)
+    _check_layout(x.shape, w.shape, nd, op, layout)
     _check_groups(groups, op)
     cin, og = w.shape[0], w.shape[1]
     c = x.shape[-nd - 1]

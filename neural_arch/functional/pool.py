@@ -14,13 +14,14 @@ constant averaging matrices, so its gradient comes from :func:`matmul`.
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
 from ..backend import get_array_module
 from ..core.function import Function
 from ..core.tensor import Tensor
-from .conv import geometry, spatial_args
+from .conv import geometry, pad_spatial, spatial_args
 from .linalg import matmul
 from .reduce import mean
 
@@ -32,11 +33,7 @@ _ALL = (Ellipsis,)
 
 def _pad_spatial(x, geo, value):
     """``x`` with the geometry's padding on its last dims, filled with ``value``."""
-    if not geo.has_pad:
-        return x
-    xp = get_array_module(x)
-    width = ((0, 0),) * (x.ndim - len(geo.pads)) + geo.pads
-    return xp.pad(x, width, mode="constant", constant_values=value)
+    return pad_spatial(x, geo.pads, value) if geo.has_pad else x
 
 
 def _spread(parts, geo, lead, dtype, xp):
@@ -66,19 +63,23 @@ class MaxPool(Function):
         low = float("-inf") if kind == "f" else xp.iinfo(x.dtype).min
         xpad = _pad_spatial(x, self.geo, low)
         slices = self.geo.slices
-        best = xpad[_ALL + slices[0]]
-        idx = xp.zeros(best.shape, dtype=xp.int32)
+        best = xpad[_ALL + slices[0]].copy()
+        idx = xp.zeros(best.shape, dtype=xp.int16 if len(slices) < 2 ** 15 else xp.int32)
+        if len(slices) > 1:
+            take = xp.empty(best.shape, dtype=bool)
+            nan = xp.empty(best.shape, dtype=bool) if kind == "f" else None
         for k in range(1, len(slices)):
             v = xpad[_ALL + slices[k]]
             # Strictly greater keeps the first maximum, as PyTorch does; a NaN wins
-            # (and then stays), so NaNs propagate.
-            take = v > best
-            if kind == "f":
-                take |= xp.isnan(v)
-            best = xp.where(take, v, best)
-            idx = xp.where(take, k, idx)
+            # (and maximum keeps it), so NaNs propagate.
+            xp.greater(v, best, out=take)
+            if nan is not None:
+                xp.isnan(v, out=nan)
+                take |= nan
+            xp.maximum(best, v, out=best)
+            xp.putmask(idx, take, k)
         self.idx = idx
-        return best.copy() if len(slices) == 1 else best
+        return best
 
     def backward(self, gy):
         return MaxPoolScatter(self.geo, self.idx)(gy)
@@ -141,29 +142,43 @@ def _flat_indices(idx, geo, xp):
     return flat
 
 
-def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, nd, op):
-    """Check the arguments of a pooling op and build its geometry."""
+def _check_input(x, nd, op):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor input, got {type(x).__name__}")
     if x.ndim not in (nd + 1, nd + 2):
         layout = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
         raise ValueError(f"{op}: expected a {nd + 2}-d input {layout} (or {nd + 1}-d without "
                          f"the batch dim), got shape {tuple(x.shape)}")
+
+
+def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, nd, op):
+    """Check the arguments of a pooling op; return its geometry and the padding."""
+    _check_input(x, nd, op)
+    args = (tuple(x.shape), kernel_size, stride, padding, dilation, ceil_mode, nd, op)
+    try:
+        return _plan_pool_cached(*args)
+    except TypeError as e:
+        if "unhashable" not in str(e):
+            raise
+        return _plan_pool(*args)         # lists as arguments: check them without the cache
+
+
+def _plan_pool(xshape, kernel_size, stride, padding, dilation, ceil_mode, nd, op):
     kernel = spatial_args(kernel_size, nd, "kernel_size", op, 1)
-    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
-        else spatial_args(stride, nd, "stride", op, 1)
+    empty = isinstance(stride, (tuple, list)) and len(stride) == 0     # torch allows []
+    stride = kernel if stride is None or empty else spatial_args(stride, nd, "stride", op, 1)
     pad = spatial_args(padding, nd, "padding", op, 0)
     dilation = spatial_args(dilation, nd, "dilation", op, 1)
     if any(p > k // 2 for p, k in zip(pad, kernel)):
         raise ValueError(f"{op}: padding must be at most half the kernel size, got padding "
                          f"{pad} for kernel_size {kernel}")
-    size = tuple(x.shape[-nd:])
+    size = xshape[-nd:]
     out, pads = [], []
     for n, k, s, p, d in zip(size, kernel, stride, pad, dilation):
         span = n + 2 * p - d * (k - 1) - 1
         if span < 0:
             raise ValueError(f"{op}: the kernel {kernel} (dilation {dilation}) is larger than "
-                             f"the padded input: input shape {tuple(x.shape)}, padding {pad}")
+                             f"the padded input: input shape {xshape}, padding {pad}")
         o = (span + (s - 1 if ceil_mode else 0)) // s + 1
         if ceil_mode and (o - 1) * s >= n + p:
             o -= 1      # the last window must start inside the input or the left padding
@@ -171,6 +186,10 @@ def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, nd, op)
         # ceil_mode's last window may reach past the right padding: pad a bit more.
         pads.append((p, p + max(0, (o - 1) * s + d * (k - 1) + 1 - (n + 2 * p))))
     return geometry(size, kernel, stride, dilation, tuple(pads)), pad
+
+
+# typed: 2 and 2.0 (or True and 1) are different keys, so a float is refused every time.
+_plan_pool_cached = functools.lru_cache(maxsize=256, typed=True)(_plan_pool)
 
 
 def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, op):
@@ -364,12 +383,7 @@ def _adaptive_matrix(n, m, xp, dtype):
 
 
 def _adaptive_avg_pool(x, output_size, nd, op):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a Tensor input, got {type(x).__name__}")
-    if x.ndim not in (nd + 1, nd + 2):
-        layout = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
-        raise ValueError(f"{op}: expected a {nd + 2}-d input {layout} (or {nd + 1}-d without "
-                         f"the batch dim), got shape {tuple(x.shape)}")
+    _check_input(x, nd, op)
     size = tuple(x.shape[-nd:])
     out = adaptive_output_size(output_size, size, op)
     if out == size:
