@@ -222,6 +222,28 @@ OPS = {
     "layer_norm": [C(lambda on, x, w, b: F.layer_norm(x, (4,), w, b), (2, 3, 4), (4,), (4,)),
                    C(lambda on, x: F.layer_norm(x, (3, 4)), (2, 3, 4))],
     "group_norm": [C(lambda on, x, w, b: F.group_norm(x, 2, w, b), (2, 4, 3), (4,), (4,))],
+    # ---- convolution and pooling -------------------------------------------------------
+    "conv1d": [C(lambda on, x, w, b: F.conv1d(x, w, b, stride=2, padding=1), (2, 2, 7),
+                 (3, 2, 3), (3,))],
+    "conv2d": [C(lambda on, x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, groups=2),
+                 (2, 4, 5, 4), (4, 2, 3, 2), (4,)),
+               C(lambda on, x, w: F.conv2d(x, w, padding="same", dilation=2), (1, 2, 5, 5),
+                 (3, 2, 2, 3))],
+    "conv_transpose1d": [C(lambda on, x, w: F.conv_transpose1d(x, w, stride=2, dilation=2),
+                           (2, 2, 3), (2, 3, 2))],
+    "conv_transpose2d": [C(lambda on, x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1,
+                                                                  output_padding=1),
+                           (1, 2, 3, 3), (2, 3, 3, 3), (3,))],
+    "max_pool1d": [C(lambda on, x: F.max_pool1d(x, 3, 2, 1, ceil_mode=True), (2, 3, 8))],
+    "max_pool2d": [C(lambda on, x: F.max_pool2d(x, 3, 2, 1), (2, 2, 5, 5)),
+                   C(lambda on, x: F.max_pool2d(x, 2, return_indices=True)[1], (1, 2, 4, 4),
+                     grad=False)],
+    "avg_pool1d": [C(lambda on, x: F.avg_pool1d(x, 3, 2, 1, count_include_pad=False),
+                     (2, 3, 8))],
+    "avg_pool2d": [C(lambda on, x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True,
+                                                count_include_pad=False), (2, 2, 5, 5))],
+    "adaptive_avg_pool1d": [C(lambda on, x: F.adaptive_avg_pool1d(x, 3), (2, 3, 7))],
+    "adaptive_avg_pool2d": [C(lambda on, x: F.adaptive_avg_pool2d(x, (3, 2)), (2, 2, 5, 5))],
 }
 
 
