@@ -58,3 +58,10 @@ __all__ = ["Optimizer", "required", "LearningRate", "StateView", "state_view", "
            "flatten_parameters", "contiguous"]
 __all__ += ["Adamax", "adamax_update", "NAdam", "nadam_update", "RAdam", "radam_update",
             "Lion", "lion_update", "LAMB", "lamb_update"]
+from . import lr_scheduler
+from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR,
+                           CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR, LambdaLR,
+                           LinearLR, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR,
+                           PolynomialLR, ReduceLROnPlateau, SequentialLR, StepLR,
+                           WarmupCosineLR)
+__all__ += ["lr_scheduler", *lr_scheduler.__all__]
