@@ -65,3 +65,12 @@ from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR,
                            PolynomialLR, ReduceLROnPlateau, SequentialLR, StepLR,
                            WarmupCosineLR)
 __all__ += ["lr_scheduler", *lr_scheduler.__all__]
+from . import deep_supervision, schedules
+from .deep_supervision import deep_supervision_schedule_builder
+from .schedules import (CosineDecay, CosineDecayRestarts, ExponentialDecay,
+                        LearningRateSchedule, PiecewiseConstant, PiecewiseConstantDecay,
+                        PolynomialDecay, Warmup, learning_rate_schedule_builder)
+__all__ += ["schedules", "deep_supervision", "LearningRateSchedule", "CosineDecay",
+            "ExponentialDecay", "CosineDecayRestarts", "PiecewiseConstant",
+            "PiecewiseConstantDecay", "PolynomialDecay", "Warmup",
+            "learning_rate_schedule_builder", "deep_supervision_schedule_builder"]

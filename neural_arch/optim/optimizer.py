@@ -19,6 +19,7 @@ from .. import backend
 from ..core.grad_mode import enable_grad
 from ..core.tensor import Tensor
 from ._args import non_negative, resolve_aliases
+from .schedules import LearningRateSchedule
 
 __all__ = ["Optimizer", "required", "LearningRate", "StateView", "state_view",
            "RemovableHandle"]
@@ -145,6 +146,7 @@ def _counted(step):
                     raise RuntimeError(f"a step pre-hook must return None or (args, kwargs), "
                                        f"got {result!r}")
                 args, kwargs = result
+        self._apply_lr_schedules()
         self._stepping = True
         try:
             out = step(self, *args, **kwargs)
@@ -153,6 +155,7 @@ def _counted(step):
         self._step_count += 1
         for hook in list(self._step_post_hooks.values()):
             hook(self, args, kwargs)
+        self._apply_lr_schedules()          # optimizer.lr reads the next step's rate
         return out
     wrapper._counted = True
     return wrapper
@@ -208,6 +211,11 @@ class Optimizer:
 
     def __init__(self, params, defaults, *, contiguous=False):
         defaults = dict(defaults)
+        # A schedule as lr drives every group that does not give its own lr.
+        self._default_lr_schedule = None
+        if isinstance(defaults.get("lr"), LearningRateSchedule):
+            self._default_lr_schedule = defaults["lr"]
+            defaults["lr"] = float(defaults["lr"](0))
         checked = self.validate_group({k: v for k, v in defaults.items() if v is not required})
         defaults.update(checked)
         self.defaults = defaults
@@ -266,6 +274,10 @@ class Optimizer:
                                 strict=False)
         params, names = _param_list(group["params"], len(self.param_groups))
         group["params"] = params
+        schedule = group.get("lr", self._default_lr_schedule)
+        if isinstance(schedule, LearningRateSchedule):
+            group["lr_schedule"] = schedule
+            group["lr"] = float(schedule(self._step_count))
         if names is not None:
             group["param_names"] = names
         for key, default in self.defaults.items():
@@ -304,6 +316,13 @@ class Optimizer:
                 if g is not None:
                     self._update(p.data, _grad_array(p, g), state[p], group)
         return loss
+
+    def _apply_lr_schedules(self):
+        """Set the lr of each group driven by a schedule to ``schedule(step_count)``."""
+        for group in self.param_groups:
+            schedule = group.get("lr_schedule")
+            if schedule is not None:
+                group["lr"] = float(schedule(self._step_count))
 
     def _evaluate(self, closure):
         if closure is None:
@@ -351,11 +370,28 @@ class Optimizer:
 
         Writing a number sets every group's lr; ``optimizer.lr *= 0.1`` scales each
         group's lr, so groups with different rates keep their ratios.
+
+        With a :class:`~neural_arch.optim.schedules.LearningRateSchedule` as lr (given
+        to the constructor, in a group, or written here for all groups), a group's
+        lr is ``schedule(step_count)``, evaluated before each step: the rate of the
+        next update. The schedule sits in the group as ``'lr_schedule'`` and in
+        :meth:`state_dict` as its config; writing a number to a scheduled
+        optimizer's lr is an error.
         """
         return LearningRate([g["lr"] for g in self.param_groups])
 
     @lr.setter
     def lr(self, value):
+        if isinstance(value, LearningRateSchedule):
+            for group in self.param_groups:
+                group["lr_schedule"] = value
+            self._apply_lr_schedules()
+            return
+        scheduled = [i for i, g in enumerate(self.param_groups) if "lr_schedule" in g]
+        if scheduled:
+            raise TypeError(f"the learning rate of parameter group(s) {scheduled} follows a "
+                            f"schedule; assign a schedule instead of {value!r}, or delete "
+                            f"'lr_schedule' from those groups first")
         if isinstance(value, LearningRate) and len(value.per_group) == len(self.param_groups):
             values = [non_negative("lr", v) for v in value.per_group]
         else:
@@ -394,7 +430,10 @@ class Optimizer:
         index = {}
         groups = []
         for group in self.param_groups:
-            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed = {k: copy.deepcopy(v) for k, v in group.items()
+                      if k not in ("params", "lr_schedule")}
+            if "lr_schedule" in group:
+                packed["lr_schedule"] = group["lr_schedule"].to_config()
             packed["params"] = [index.setdefault(p, len(index)) for p in group["params"]]
             groups.append(packed)
         state = {}
@@ -446,6 +485,8 @@ class Optimizer:
                 by_index[int(k)] = p
             new = {k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}
             new.update(self.validate_group(new))
+            if "lr_schedule" in new:
+                new["lr_schedule"] = LearningRateSchedule.from_config(new["lr_schedule"])
             new["params"] = group["params"]
             if "param_names" in group and "param_names" not in new:
                 new["param_names"] = group["param_names"]
@@ -467,6 +508,7 @@ class Optimizer:
             group.clear()
             group.update(new)
         self._step_count = int(step_count)
+        self._apply_lr_schedules()
         for flat in self._flat:
             flat.pack_state()
 
