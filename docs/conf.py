@@ -3,6 +3,7 @@
 Build with ``sphinx-build -W -b html docs docs/_build/html`` from the repository root
 (the ``docs`` extra installs what it needs).
 """
+import inspect
 import os
 import sys
 
@@ -40,3 +41,28 @@ templates_path = []
 html_static_path = []
 html_theme = "alabaster"
 html_title = f"neural_arch {release}"
+
+
+def _append_algorithm_box(app, what, name, obj, options, lines):
+    """After an optimizer class's own docstring, show its file's docstring.
+
+    Each optimizer file opens with the update rule as the paper's algorithm box, the
+    reference and the defaults, and the class docstring points there.
+    """
+    from neural_arch.optim import Optimizer
+    if what != "class" or not isinstance(obj, type) or not issubclass(obj, Optimizer) \
+            or obj is Optimizer:
+        return
+    module = sys.modules.get(obj.__module__)
+    doc = inspect.getdoc(module) if module is not None else None
+    if not doc:
+        return
+    from sphinx.ext.napoleon.docstring import NumpyDocstring
+    body = str(NumpyDocstring(doc, app.config, app, "module", obj.__module__, module))
+    lines.extend(["", f".. rubric:: Algorithm (``{obj.__module__}``)", ""])
+    lines.extend(body.splitlines())
+
+
+def setup(app):
+    # Priority above napoleon's (500): the class docstring is converted already.
+    app.connect("autodoc-process-docstring", _append_algorithm_box, priority=600)
