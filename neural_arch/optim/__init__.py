@@ -74,3 +74,8 @@ __all__ += ["schedules", "deep_supervision", "LearningRateSchedule", "CosineDeca
             "ExponentialDecay", "CosineDecayRestarts", "PiecewiseConstant",
             "PiecewiseConstantDecay", "PolynomialDecay", "Warmup",
             "learning_rate_schedule_builder", "deep_supervision_schedule_builder"]
+from .gradnorm import GradNorm
+from .lookahead import Lookahead
+from .pcgrad import PCGrad
+from .sam import ASAM, SAM
+__all__ += ["SAM", "ASAM", "Lookahead", "PCGrad", "GradNorm"]
