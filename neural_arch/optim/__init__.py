@@ -74,6 +74,8 @@ __all__ += ["schedules", "deep_supervision", "LearningRateSchedule", "CosineDeca
             "ExponentialDecay", "CosineDecayRestarts", "PiecewiseConstant",
             "PiecewiseConstantDecay", "PolynomialDecay", "Warmup",
             "learning_rate_schedule_builder", "deep_supervision_schedule_builder"]
+from .lbfgs import LBFGS
+__all__ += ["LBFGS"]
 from .gradnorm import GradNorm
 from .lookahead import Lookahead
 from .pcgrad import PCGrad
