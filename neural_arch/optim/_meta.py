@@ -79,7 +79,7 @@ def task_losses(losses, owner):
     """Check the per-task losses given to ``step`` and return them as a list."""
     if isinstance(losses, Tensor):
         losses = [losses]
-    elif callable(losses) or isinstance(losses, (str, bytes, Mapping)) \
+    elif losses is None or callable(losses) or isinstance(losses, (str, bytes, Mapping)) \
             or not hasattr(losses, "__iter__"):
         raise TypeError(f"{owner}.step expects a list of scalar task losses, such as "
                         f"step([loss1, loss2]), got {type(losses).__name__}")
@@ -156,10 +156,17 @@ class MetaOptimizer(Optimizer):
         """Reset the gradients (the base optimizer's ``zero_grad``)."""
         self.base_optimizer.zero_grad(set_to_none)
 
+    # The step count is the base's: every use of it in the Optimizer machinery (and
+    # step_count) sees the number of updates the base has made, however the wrapper
+    # drives them (SAM's second_step); the base class's own increments are ignored.
     @property
-    def step_count(self) -> int:
-        """Number of updates the base optimizer has made."""
-        return self.base_optimizer.step_count
+    def _step_count(self):
+        base = self.__dict__.get("base_optimizer")
+        return 0 if base is None else base._step_count
+
+    @_step_count.setter
+    def _step_count(self, value):
+        pass
 
     def _params(self):
         return [p for g in self.param_groups for p in g["params"]]

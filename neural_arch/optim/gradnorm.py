@@ -177,7 +177,7 @@ class GradNorm(MetaOptimizer):
         """The first step's task losses :math:`L_i(0)`, or None before it."""
         return None if self._initial is None else self._initial.copy()
 
-    def step(self, task_losses):
+    def step(self, task_losses=None):
         """One GradNorm step: model update with the weighted loss, then the weights' update.
 
         Parameters

@@ -133,7 +133,7 @@ class PCGrad(MetaOptimizer):
         self._rng = np.random.default_rng(seed)
         self.last_conflicts = 0
 
-    def step(self, losses):
+    def step(self, losses=None):
         """Surgery on the task gradients of ``losses``, then one step of the base optimizer.
 
         Parameters
