@@ -131,7 +131,9 @@ def accepts_aliases(init):
 
     The decorated signature stays the PyTorch one (``help()`` shows it); the
     wrapper rewrites ``learning_rate=``, ``beta1=``, ... before the call and turns
-    unknown keywords into a ``TypeError`` that lists the accepted ones.
+    unknown keywords into a ``TypeError`` that lists the accepted ones. It also
+    takes ``max_grad_norm=`` for every optimizer, sets it after ``__init__``
+    (:attr:`Optimizer.max_grad_norm`) and validates it before.
     """
     sig = inspect.signature(init)
     params = list(sig.parameters.values())[1:]           # drop self
@@ -139,12 +141,22 @@ def accepts_aliases(init):
     positional = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
     defaults = {p.name: p.default for p in params if p.default is not p.empty}
 
+    takes_clipping = "max_grad_norm" in accepted
+
     @functools.wraps(init)
     def wrapper(self, *args, **kwargs):
+        max_grad_norm = None
         if kwargs:
+            if not takes_clipping and "max_grad_norm" in kwargs:
+                # Every optimizer's global-norm clipping (Optimizer.max_grad_norm).
+                max_grad_norm = kwargs.pop("max_grad_norm")
+                if max_grad_norm is not None:
+                    max_grad_norm = positive("max_grad_norm", max_grad_norm)
             kwargs = resolve_aliases(kwargs, accepted, defaults, type(self).__name__,
                                      given=positional[:len(args)])
-        return init(self, *args, **kwargs)
+        init(self, *args, **kwargs)
+        if max_grad_norm is not None:
+            self.max_grad_norm = max_grad_norm
     return wrapper
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from .. import backend
 from ..core.grad_mode import enable_grad
 from ..core.tensor import Tensor
-from ._args import non_negative, resolve_aliases
+from ._args import non_negative, positive, resolve_aliases
+from .clipping import clip_grad_norm_
 from .schedules import LearningRateSchedule
 
 __all__ = ["Optimizer", "required", "LearningRate", "StateView", "state_view",
@@ -147,6 +148,8 @@ def _counted(step):
                                        f"got {result!r}")
                 args, kwargs = result
         self._apply_lr_schedules()
+        if self._max_grad_norm is not None:
+            args, kwargs = self._clip_before_update(args, kwargs)
         self._stepping = True
         try:
             out = step(self, *args, **kwargs)
@@ -204,10 +207,14 @@ class Optimizer:
     depends only on that element and on scalars; only such optimizers run once
     over a whole flat group in contiguous mode (per-layer norms, as in LARS and
     LAMB, set it False).
+
+    Every optimizer built through ``@accepts_aliases`` also takes
+    ``max_grad_norm=`` (see :attr:`max_grad_norm`).
     """
 
     hyperparameters: dict = {}
     elementwise = True
+    _max_grad_norm = None
 
     def __init__(self, params, defaults, *, contiguous=False):
         defaults = dict(defaults)
@@ -317,6 +324,35 @@ class Optimizer:
                     self._update(p.data, _grad_array(p, g), state[p], group)
         return loss
 
+    def _clip_before_update(self, args, kwargs):
+        """Clip the gradients to :attr:`max_grad_norm` before the update.
+
+        Without a closure the gradients are clipped now; with one (``step(closure)``)
+        every gradient the closure computes is clipped as soon as it returns, so
+        closure-driven methods (LBFGS) only ever see clipped gradients.
+        """
+        params = [p for group in self.param_groups for p in group["params"]]
+        max_norm = self._max_grad_norm
+
+        if args and callable(args[0]):
+            closure, where = args[0], 0
+        elif callable(kwargs.get("closure")):
+            closure, where = kwargs["closure"], "closure"
+        else:
+            clip_grad_norm_(params, max_norm)
+            return args, kwargs
+
+        def clipped_closure():
+            loss = closure()
+            clip_grad_norm_(params, max_norm)
+            return loss
+
+        if where == 0:
+            args = (clipped_closure,) + tuple(args[1:])
+        else:
+            kwargs = {**kwargs, "closure": clipped_closure}
+        return args, kwargs
+
     def _apply_lr_schedules(self):
         """Set the lr of each group driven by a schedule to ``schedule(step_count)``."""
         for group in self.param_groups:
@@ -398,6 +434,34 @@ class Optimizer:
             values = [non_negative("lr", value)] * len(self.param_groups)
         for group, v in zip(self.param_groups, values):
             group["lr"] = v
+
+    @property
+    def max_grad_norm(self):
+        """Bound on the global gradient norm applied before each update (None: off).
+
+        Set by the constructor argument ``max_grad_norm=`` (every optimizer takes
+        it) or by assignment. Before each ``step()`` the gradients of all the
+        optimizer's parameters are scaled together by
+        :func:`~neural_arch.optim.clipping.clip_grad_norm_` (2-norm, PyTorch's
+        formula), after the step pre-hooks and, for ``step(closure)``, after each
+        evaluation of the closure. It is one setting of the optimizer, not a
+        per-group hyper-parameter: it is not in ``param_groups`` or
+        :meth:`state_dict`, so an optimizer without it keeps PyTorch's exact
+        groups and state. A wrapper (SAM, Lookahead, ...) reads and writes its
+        base optimizer's setting, which does the clipping.
+        """
+        base = getattr(self, "base_optimizer", None)
+        if base is not None:
+            return base.max_grad_norm
+        return self._max_grad_norm
+
+    @max_grad_norm.setter
+    def max_grad_norm(self, value):
+        base = getattr(self, "base_optimizer", None)
+        if base is not None:
+            base.max_grad_norm = value
+            return
+        self._max_grad_norm = None if value is None else positive("max_grad_norm", value)
 
     def register_step_pre_hook(self, hook):
         """Call ``hook(optimizer, args, kwargs)`` before each step.
