@@ -137,7 +137,7 @@ class GradNorm(MetaOptimizer):
         super().__init__(base)
         self.alpha = alpha
         self.num_tasks = num_tasks
-        self.weight_lr = weight_lr if weight_lr is not None else float(
+        self._weight_lr = weight_lr if weight_lr is not None else float(
             self.param_groups[0]["lr"])
         self.weight_optimizer_class = weight_optimizer
         self.shared_parameters = self._check_shared(shared_parameters)
@@ -166,6 +166,17 @@ class GradNorm(MetaOptimizer):
     def _new_weights(self, n):
         weights = Parameter(np.ones(n))                       # w_i(0) = 1 (host, float64)
         return weights, self.weight_optimizer_class([weights], lr=self.weight_lr)
+
+    @property
+    def weight_lr(self) -> float:
+        """Learning rate of the task weights (writing it sets the weight optimizer's)."""
+        return self._weight_lr
+
+    @weight_lr.setter
+    def weight_lr(self, value):
+        self._weight_lr = non_negative("weight_lr", value)
+        if self._weight_opt is not None:
+            self._weight_opt.lr = self._weight_lr
 
     @property
     def task_weights(self):
@@ -307,6 +318,7 @@ class GradNorm(MetaOptimizer):
         self.alpha, n, self._weights, self._weight_opt, self._initial = prepared
         if n is not None:
             self.num_tasks = n
+            self._weight_lr = float(self._weight_opt.param_groups[0]["lr"])
         self.grad_norms = None
 
     def _repr_settings(self):

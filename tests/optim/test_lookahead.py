@@ -215,3 +215,24 @@ def test_bad_arguments_give_clear_errors():
         Lookahead(SGD([w]), alpha=1.5)
     with pytest.raises(TypeError, match="alpha"):
         Lookahead(SGD([w]), alpha="0.5")
+
+
+def test_contiguous_base_gives_the_same_numbers_and_the_fake_device_equals_the_cpu():
+    from neural_arch import backend
+    from tests import fake_cupy
+    fake_cupy.register()
+    results = []
+    for device, contiguous in (("cpu", False), ("cpu", True), ("fake", False), ("fake", True)):
+        ps = [na.Parameter(backend.to_device(p.data, device)) for p in mlp(6)]
+        data, target = (na.Tensor(backend.to_device(a, device)) for a in (DATA, TARGET))
+        opt = Lookahead(Adam(ps, lr=0.05, contiguous=contiguous), k=2, alpha=0.3)
+        for _ in range(5):
+            opt.zero_grad()
+            h = na.tanh(data @ ps[0] + ps[1])
+            ((h @ ps[2] + ps[3] - target) ** 2).mean().backward()
+            opt.step()
+        opt.load_state_dict(opt.state_dict())
+        results.append([backend.asnumpy(p.data) for p in ps])
+    for other in results[1:]:
+        for x, y in zip(results[0], other):
+            np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-14)

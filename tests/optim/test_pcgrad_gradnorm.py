@@ -299,18 +299,18 @@ def test_gradnorm_state_dict_resumes_bit_for_bit():
 
 def test_a_weight_update_that_breaks_the_normalization_raises_and_changes_nothing():
     W = na.Parameter(np.array([0.3, 0.2, -0.4]))
-    opt = GradNorm([W], base_optimizer=SGD, lr=0.1, weight_optimizer=SGD, weight_lr=0.1,
+    opt = GradNorm([W], base_optimizer=SGD, lr=0.1, weight_optimizer=SGD, weight_lr=1e3,
                    num_tasks=2)
-    opt.step(gn_losses(W))
-    before, Wb = opt.task_weights, W.data.copy()
-    opt.weight_lr = None                               # not used after construction
-    opt._weight_opt.lr = 1e3
-    W.grad = None
+    # step 1: w_i -= 1e3 sign(G_i - Ḡ) n_i makes the sum 2 - 1e3 (n_max - n_min) < 0
     with pytest.raises(FloatingPointError, match="weight_lr"):
         opt.step(gn_losses(W))
-    np.testing.assert_array_equal(opt.task_weights, before)
-    np.testing.assert_array_equal(W.data, Wb)
-    assert W.grad is None and opt.step_count == 1
+    np.testing.assert_array_equal(opt.task_weights, [1.0, 1.0])
+    np.testing.assert_array_equal(W.data, [0.3, 0.2, -0.4])
+    assert W.grad is None and opt.step_count == 0 and opt.initial_losses is None
+    opt.weight_lr = 0.01                               # reaches the weight optimizer
+    opt.step(gn_losses(W))
+    assert opt.step_count == 1 and opt.task_weights[0] != 1.0
+    assert opt.state_dict()["gradnorm"]["weight_optimizer"]["param_groups"][0]["lr"] == 0.01
 
 
 def test_gradnorm_bad_arguments_give_clear_errors():
@@ -341,3 +341,33 @@ def test_gradnorm_bad_arguments_give_clear_errors():
     with pytest.raises(ValueError, match="share no parameter"):
         opt.step([(W * W).sum(), (other * other).sum()])
     assert opt.task_weights is None and opt.initial_losses is None
+
+
+# ---- the fake CuPy device ----------------------------------------------------------------
+
+def test_pcgrad_and_gradnorm_on_the_fake_device_equal_the_cpu():
+    from neural_arch import backend
+    from tests import fake_cupy
+    fake_cupy.register()
+    rng = np.random.default_rng(4)
+    init = [rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(4, 1)),
+            rng.normal(size=(4, 1))]
+    X, y1, y2 = rng.normal(size=(6, 3)), rng.normal(size=(6, 1)), rng.normal(size=(6, 1))
+    results = {}
+    for device in ("cpu", "fake"):
+        out = []
+        for cls, kw in ((PCGrad, dict(seed=0)), (GradNorm, dict(alpha=1.0))):
+            ps = [na.Parameter(backend.to_device(a.copy(), device)) for a in init]
+            Xd, y1d, y2d = (na.Tensor(backend.to_device(a, device)) for a in (X, y1, y2))
+            opt = cls(ps, lr=0.01, **kw)
+            for _ in range(3):
+                opt.zero_grad()
+                h = na.tanh(Xd @ ps[0] + ps[1])
+                opt.step([((h @ ps[2] - y1d) ** 2).mean(), ((h @ ps[3] - y2d) ** 2).mean()])
+            opt.load_state_dict(opt.state_dict())
+            assert all(backend.device_of(p.data).startswith(device) for p in ps)
+            out.append([backend.asnumpy(p.data) for p in ps])
+        results[device] = out
+    for a, b in zip(results["cpu"], results["fake"]):
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-14)

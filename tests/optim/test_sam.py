@@ -364,6 +364,18 @@ def test_calls_out_of_order_raise():
         opt.step()
 
 
+def test_a_contiguous_base_gives_exactly_the_per_tensor_numbers():
+    runs = []
+    for contiguous in (False, True):
+        ps = mlp(5)
+        opt = SAM(ps, base_optimizer=Adam, lr=0.01, adaptive=True, rho=0.2,
+                  contiguous=contiguous)
+        train(opt, ps, 3)
+        runs.append([p.data.copy() for p in ps])
+    for x, y in zip(*runs):
+        np.testing.assert_array_equal(x, y)
+
+
 # ---- the fake CuPy device --------------------------------------------------------------
 
 def test_sam_and_asam_on_the_fake_device_equal_the_cpu():
