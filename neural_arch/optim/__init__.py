@@ -75,7 +75,8 @@ __all__ += ["schedules", "deep_supervision", "LearningRateSchedule", "CosineDeca
             "PiecewiseConstantDecay", "PolynomialDecay", "Warmup",
             "learning_rate_schedule_builder", "deep_supervision_schedule_builder"]
 from .lbfgs import LBFGS
-__all__ += ["LBFGS"]
+from .shampoo import Shampoo, shampoo_update
+__all__ += ["LBFGS", "Shampoo", "shampoo_update"]
 from .gradnorm import GradNorm
 from .lookahead import Lookahead
 from .pcgrad import PCGrad
