@@ -152,6 +152,9 @@ class PCGrad(MetaOptimizer):
         for i, loss in enumerate(losses):
             gs = _grad(loss, params, retain_graph=i < n - 1, allow_unused=True)
             grads.append([None if g is None else g.data for g in gs])
+            if all(g is None for g in gs):
+                raise ValueError(f"PCGrad.step: task loss {i} does not depend on any parameter "
+                                 f"this optimizer updates")
         shared = [j for j in range(len(params)) if all(g[j] is not None for g in grads)]
         gram = np.zeros((n, n))
         for j in shared:

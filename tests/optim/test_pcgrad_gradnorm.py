@@ -160,6 +160,10 @@ def test_pcgrad_bad_arguments_give_clear_errors():
         opt.step([na.Tensor(1.0)])
     with pytest.raises(TypeError, match="must be a Tensor"):
         opt.step([(w * w).sum(), 1.0])
+    other = na.Parameter(np.ones(2))
+    with pytest.raises(ValueError, match="task loss 1 does not depend on any parameter"):
+        opt.step([(w * w).sum(), (other * other).sum()])
+    assert opt.step_count == 0 and w.grad is None
 
 
 # ---- GradNorm ----------------------------------------------------------------------------
