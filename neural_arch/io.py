@@ -340,6 +340,11 @@ class _Unpacker:
         raise _refuse(self.path, f"manifest entry {where} has unknown type {t!r}")
 
 
+def _zip_names(npz):
+    zf = getattr(npz, "zip", None)
+    return zf.namelist() if zf is not None else list(npz.files)
+
+
 def load(path, *, device=None):
     """Read a checkpoint written by :func:`save`; never unpickles.
 
@@ -374,10 +379,18 @@ def load(path, *, device=None):
     try:
         npz = np.load(path, allow_pickle=False)
     except ValueError as e:
-        if "pickle" in str(e).lower():
+        # NumPy says "pickled data" for every file that is neither .npy nor .npz;
+        # a pickle of protocol 2 or later starts with the PROTO opcode 0x80.
+        with open(path, "rb") as f:
+            head = f.read(2)
+        if head[:1] == b"\x80":
             raise _refuse(path, "the file holds pickled data (perhaps written by "
-                                "torch.save or pickle.dump); " + _PICKLE_HINT) from None
-        raise _refuse(path, f"not a neural_arch checkpoint ({e})") from None
+                                "pickle.dump or an old torch.save); " + _PICKLE_HINT) from None
+        if head and b"PK".startswith(head):
+            raise _refuse(path, "the file is truncated or corrupted (it begins like a zip "
+                                "file but is not one)") from None
+        raise _refuse(path, "it is neither an .npz nor an .npy file, so not a neural_arch "
+                            "checkpoint") from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
         raise _refuse(path, f"the file is truncated or corrupted ({e})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
@@ -385,6 +398,9 @@ def load(path, *, device=None):
                             "(.npz with a manifest)")
     with npz:
         if MANIFEST not in npz.files:
+            if any(name.endswith((".pkl", ".pickle")) for name in _zip_names(npz)):
+                raise _refuse(path, "the file holds pickled data (a zip with a pickle "
+                                    "inside, as torch.save writes); " + _PICKLE_HINT)
             raise _refuse(path, "it has no manifest; it is an .npz file, but not one "
                                 "written by neural_arch.io.save")
         try:
