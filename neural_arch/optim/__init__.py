@@ -82,3 +82,10 @@ from .lookahead import Lookahead
 from .pcgrad import PCGrad
 from .sam import ASAM, SAM
 __all__ += ["SAM", "ASAM", "Lookahead", "PCGrad", "GradNorm"]
+from . import clipping, monitor
+from .clipping import (GradientClipper, adaptive_clip_grad_, apply_gradient_clipping,
+                       clip_grad_norm_, clip_grad_norm_per_tensor_, clip_grad_value_)
+from .monitor import GradientMonitor, OptimizerMonitor
+__all__ += ["clipping", "monitor", "clip_grad_norm_", "clip_grad_value_",
+            "clip_grad_norm_per_tensor_", "adaptive_clip_grad_", "GradientClipper",
+            "apply_gradient_clipping", "OptimizerMonitor", "GradientMonitor"]
