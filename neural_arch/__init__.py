@@ -11,10 +11,11 @@ from .nn import Linear, Module, ReLU, Sequential, Softmax
 from . import losses
 from .losses.functional import cross_entropy_loss, mse_loss
 from . import optim
+from . import optimizers
 from .optim import SGD, Adam, AdamW
 
 __version__ = "0.1.0"
 __all__ = (["backend", "functional", "autograd", "manual_seed", "set_default_device",
             "use_device", "cupy_available", "nn", "Module", "Linear", "ReLU", "Softmax",
-            "Sequential", "losses", "mse_loss", "cross_entropy_loss", "optim", "SGD", "Adam", "AdamW"]
+            "Sequential", "losses", "mse_loss", "cross_entropy_loss", "optim", "optimizers", "SGD", "Adam", "AdamW"]
            + _core_all + _functional_all)
