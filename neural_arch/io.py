@@ -378,7 +378,7 @@ def load(path, *, device=None):
         raise IsADirectoryError(f"cannot load {path!r}: it is a folder, not a checkpoint file")
     try:
         npz = np.load(path, allow_pickle=False)
-    except ValueError as e:
+    except ValueError:
         # NumPy says "pickled data" for every file that is neither .npy nor .npz;
         # a pickle of protocol 2 or later starts with the PROTO opcode 0x80.
         with open(path, "rb") as f:
