@@ -365,9 +365,10 @@ def main(argv=None):
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--ops", type=int, default=200, help="ops in the chain (default 200)")
     p.add_argument("--elements", type=int, default=16, help="vector length (default 16)")
-    p.add_argument("--repeat", type=int, default=7, help="timing runs; the best counts")
-    p.add_argument("--min-time", type=float, default=0.1,
-                   help="seconds each timing run lasts at least (default 0.1)")
+    p.add_argument("--repeat", type=int, default=25,
+                   help="timing runs per case; the best counts (default 25)")
+    p.add_argument("--min-time", type=float, default=0.05,
+                   help="seconds each timing run lasts at least (default 0.05)")
     p.add_argument("--libs", default=",".join(LIBRARIES),
                    help=f"comma-separated subset of {','.join(LIBRARIES)}")
     p.add_argument("--out", help="write the results as JSON to this path")
