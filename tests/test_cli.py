@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+from io import StringIO
 import json
 import os
 import subprocess
@@ -252,3 +253,20 @@ def test_shift_augmentation_moves_images_by_at_most_one_pixel():
     imgs = rng.random((4, 1, 8, 8))
     np.testing.assert_array_equal(train_job._shift_images(imgs, np.random.default_rng(1))
                                   .shape, imgs.shape)
+
+
+def test_train_and_evaluate_on_the_fake_device(tmp_path):
+    # The strict CuPy stand-in catches host arrays mixed into device computations in the
+    # training loop, the augmentation, the evaluation and the checkpoint.
+    from tests import fake_cupy
+    fake_cupy.register()
+    cfg = resolve_config({"device": "fake", "epochs": 1, "data": {"limit": 64, "augment": True},
+                          "model": {"hidden": [16]}, "output": str(tmp_path),
+                          "run_name": "f"})
+    result = train_job.train(cfg, quiet=True, stream=StringIO())
+    ckpt = io.load(tmp_path / "f" / "checkpoint.npz")
+    assert type(ckpt["model"]["0.weight"]) is np.ndarray         # saved from the host
+    again = train_job.evaluate(tmp_path / "f", stream=StringIO())
+    assert again["test_acc"] == result["test_acc"]
+    on_cpu = train_job.evaluate(tmp_path / "f", device="cpu", stream=StringIO())
+    assert on_cpu["test_acc"] == result["test_acc"]
