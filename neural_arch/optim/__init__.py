@@ -89,3 +89,10 @@ from .monitor import GradientMonitor, OptimizerMonitor
 __all__ += ["clipping", "monitor", "clip_grad_norm_", "clip_grad_value_",
             "clip_grad_norm_per_tensor_", "adaptive_clip_grad_", "GradientClipper",
             "apply_gradient_clipping", "OptimizerMonitor", "GradientMonitor"]
+from . import gradient_free
+from .cmaes import CMAES
+from .differential_evolution import DifferentialEvolution
+from .gradient_free import GradientFreeOptimizer
+from .particle_swarm import ParticleSwarmOptimization
+__all__ += ["gradient_free", "GradientFreeOptimizer", "CMAES", "DifferentialEvolution",
+            "ParticleSwarmOptimization"]
