@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, metavar="N",
                    help="train on at most N examples (quick checks; data.limit)")
     t.add_argument("--device", metavar="DEV", help="cpu, cuda or cuda:N")
+    t.add_argument("--threads", type=int, metavar="N",
+                   help="BLAS threads during the run (default 1: small models train "
+                        "fastest on one)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="set any config key, e.g. --set model.dropout=0.1 (VALUE is read "
                         "as YAML); may be repeated")
@@ -108,6 +111,7 @@ def _overrides(args) -> dict:
     for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size),
                        ("seed", args.seed), ("output", args.output),
                        ("run_name", args.name), ("device", args.device),
+                       ("threads", args.threads),
                        ("data.limit", args.limit)):
         if value is not None:
             set_key(over, key, value)

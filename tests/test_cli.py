@@ -172,6 +172,7 @@ def test_default_config_targets():
     ({"run_name": "a/b"}, "'run_name' must be a plain folder name"),
     ({"device": "tpu"}, "'device'.*unknown device 'tpu'"),
     ({"output": ""}, "'output' must be a folder name"),
+    ({"threads": 0}, "'threads' must be an integer >= 1, got 0"),
 ])
 def test_bad_config_keys_and_values_name_the_key(layer, match):
     with pytest.raises(ConfigError, match=match):
@@ -270,3 +271,21 @@ def test_train_and_evaluate_on_the_fake_device(tmp_path):
     assert again["test_acc"] == result["test_acc"]
     on_cpu = train_job.evaluate(tmp_path / "f", device="cpu", stream=StringIO())
     assert on_cpu["test_acc"] == result["test_acc"]
+
+
+def test_blas_threads_are_limited_during_the_run_and_restored():
+    funcs = train_job._openblas_functions()
+    if funcs is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS found by name")
+    get, put = funcs
+    before = get()
+    put(2)
+    try:
+        with train_job._blas_threads(1):
+            assert get() == 1
+        assert get() == 2
+        with train_job._blas_threads(None):
+            assert get() == 2
+    finally:
+        put(before)
+    assert resolve_config()["threads"] == 1 and resolve_config({"threads": None})["threads"] is None
