@@ -147,12 +147,6 @@ def builtin_config(name: str = "mlp") -> dict:
     return yaml.safe_load(_BUILTIN[name])
 
 
-def builtin_config_text(name: str = "mlp") -> str:
-    """The YAML text (with comments) of built-in configuration ``name``."""
-    builtin_config(name)
-    return _BUILTIN[name]
-
-
 def read_config(source) -> dict:
     """Read a configuration: a built-in name (``mlp``, ``cnn``) or a YAML file's path.
 

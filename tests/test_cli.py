@@ -289,3 +289,12 @@ def test_blas_threads_are_limited_during_the_run_and_restored():
     finally:
         put(before)
     assert resolve_config()["threads"] == 1 and resolve_config({"threads": None})["threads"] is None
+
+
+def test_progress_bar_goes_to_stderr(tmp_path, capsys):
+    cfg = resolve_config({"epochs": 1, "data": {"limit": 40}, "model": {"hidden": [8]},
+                          "output": str(tmp_path)})
+    train_job.train(cfg, progress=True)
+    out, err = capsys.readouterr()
+    assert "epoch 1/1" in err and "batch" in err            # tqdm's bar
+    assert out.splitlines()[-1].startswith("test_acc: ")
