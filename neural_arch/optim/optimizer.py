@@ -448,7 +448,9 @@ class Optimizer:
         per-group hyper-parameter: it is not in ``param_groups`` or
         :meth:`state_dict`, so an optimizer without it keeps PyTorch's exact
         groups and state. A wrapper (SAM, Lookahead, ...) reads and writes its
-        base optimizer's setting, which does the clipping.
+        base optimizer's setting, which does the clipping. Quasi-Newton methods
+        build curvature from gradient differences, which clipping distorts: with
+        LBFGS use it together with ``line_search_fn='strong_wolfe'``.
         """
         base = getattr(self, "base_optimizer", None)
         if base is not None:

@@ -162,7 +162,7 @@ def test_float32_gradients_stay_float32_and_match_torch():
     g = rng.normal(size=(4, 5)).astype(np.float32) * 10
     p = na.Parameter(np.zeros((4, 5), np.float32))
     p.grad = na.Tensor(g.copy())
-    t = torch.zeros(4, 5, requires_grad=True)
+    t = torch.zeros(4, 5, dtype=torch.float32, requires_grad=True)
     t.grad = torch.tensor(g.copy())
     got = clip_grad_norm_([p], 1.0)
     want = torch.nn.utils.clip_grad_norm_([t], 1.0)
@@ -637,3 +637,22 @@ def test_clipping_on_the_fake_cupy_device_equals_the_cpu():
             assert all(not isinstance(p.grad.data, np.ndarray) for p in params)
     for a, b in zip(results["cpu"], results["fake"]):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+
+
+def test_lbfgs_sees_only_clipped_gradients_and_still_converges_with_line_search():
+    from neural_arch.optim.lbfgs import LBFGS
+    w = na.Parameter(np.array([30.0, 40.0]))
+    opt = LBFGS([w], lr=1, max_iter=20, max_grad_norm=1.0, line_search_fn="strong_wolfe")
+    seen = []
+
+    def closure():
+        opt.zero_grad()
+        loss = (w * w).sum()
+        loss.backward()
+        seen.append(w.grad)
+        return loss
+    opt.step(closure)
+    first = seen[0].data
+    np.testing.assert_allclose(first, [0.6, 0.8], rtol=1e-6)   # clipped as it returned
+    opt.step(closure)
+    assert np.linalg.norm(w.data) < 1e-6
