@@ -87,6 +87,11 @@ def test_tensor_dataset_rows_and_no_copy():
     assert "TensorDataset((6, 2), (6,))" == repr(ds)
 
 
+def test_tensor_dataset_from_lists():
+    ds = TensorDataset([[0.5, 1.0], [2.0, 3.0]], [0, 1])
+    assert ds.tensors[0].dtype == np.float32 and ds.tensors[1].dtype == np.int64
+
+
 def test_tensor_dataset_errors():
     with pytest.raises(ValueError, match="same length.*\\[3, 4\\]"):
         TensorDataset(np.zeros((3, 2)), np.zeros(4))

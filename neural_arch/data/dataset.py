@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..core.dtypes import get_default_dtype
 from ..core.tensor import Tensor
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"]
@@ -37,7 +38,11 @@ class Dataset:
 
 
 def _raw(x):
-    """The array inside a Tensor; arrays pass through; other data becomes a NumPy array."""
+    """The array inside a Tensor; arrays pass through; lists become NumPy arrays.
+
+    Lists of floats get the default float dtype (as ``Tensor([...])`` does); lists of
+    integers stay int64, since they are usually labels or indices.
+    """
     if isinstance(x, Tensor):
         return x.data
     if backend.get_array_module(x) is not np or isinstance(x, np.ndarray):
@@ -46,7 +51,7 @@ def _raw(x):
     if arr.dtype == object:
         raise TypeError(f"TensorDataset needs arrays or Tensors, got {type(x).__name__} "
                         "holding objects")
-    return arr
+    return arr.astype(get_default_dtype()) if arr.dtype.kind == "f" else arr
 
 
 class TensorDataset(Dataset):
@@ -56,7 +61,8 @@ class TensorDataset(Dataset):
     ----------
     *tensors : array_like or Tensor
         One or more arrays (NumPy, CuPy) or Tensors whose first axis has the same
-        length; example ``i`` is the tuple of their ``i``-th rows.
+        length; example ``i`` is the tuple of their ``i``-th rows. Arrays are kept
+        as they are; nested lists become arrays (floats in the default dtype).
 
     Attributes
     ----------
