@@ -377,6 +377,12 @@ def adaptive_clip_grad_(parameters, clip_factor=0.01, eps=1e-3):
     return Tensor._make(total)
 
 
+def _exceeds(g, bound):
+    """Whether some element of ``g`` lies outside ``[-bound, bound]``."""
+    xp = get_array_module(g)
+    return bool(xp.any(xp.abs(g) > bound))
+
+
 # ---- composition -------------------------------------------------------------------------
 
 class GradientClipper:
@@ -476,9 +482,7 @@ class GradientClipper:
         before = _total_norm(grads, self.norm_type)
         clipped = False
         if self.clip_value is not None:
-            clipped |= any(bool(get_array_module(g).any(get_array_module(g).abs(g)
-                                                         > self.clip_value))
-                           for g in grads)
+            clipped |= any(_exceeds(g, self.clip_value) for g in grads)
             clip_grad_value_(params, self.clip_value)
         if self.per_tensor_max_norm is not None:
             norms = clip_grad_norm_per_tensor_(params, self.per_tensor_max_norm,
