@@ -96,3 +96,11 @@ from .gradient_free import GradientFreeOptimizer
 from .particle_swarm import ParticleSwarmOptimization
 __all__ += ["gradient_free", "GradientFreeOptimizer", "CMAES", "DifferentialEvolution",
             "ParticleSwarmOptimization"]
+from . import factory
+from .factory import (ConfigError, DeferredOptimizer, OptimizerFactory, available_optimizers,
+                      available_schedulers, build_optimizer, build_scheduler, create_optimizer,
+                      create_optimizer_and_scheduler, create_optimizer_with_groups,
+                      create_scheduler, get_config, get_optimizer_class, get_scheduler_class,
+                      load_config, optimizer_builder, register_optimizer, register_scheduler,
+                      save_config)
+__all__ += ["factory", *factory.__all__]
