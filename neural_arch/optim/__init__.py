@@ -58,6 +58,15 @@ __all__ = ["Optimizer", "required", "LearningRate", "StateView", "state_view", "
            "flatten_parameters", "contiguous"]
 __all__ += ["Adamax", "adamax_update", "NAdam", "nadam_update", "RAdam", "radam_update",
             "Lion", "lion_update", "LAMB", "lamb_update"]
+from .adadelta import Adadelta, adadelta_update
+from .adagrad import Adagrad, adagrad_update
+from .asgd import ASGD, asgd_update
+from .lars import LARS, lars_update
+from .rmsprop import RMSprop, rmsprop_update
+from .rprop import Rprop, rprop_update
+__all__ += ["Adagrad", "adagrad_update", "Adadelta", "adadelta_update", "RMSprop",
+            "rmsprop_update", "Rprop", "rprop_update", "ASGD", "asgd_update", "LARS",
+            "lars_update"]
 from . import lr_scheduler
 from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR,
                            CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR, LambdaLR,
