@@ -59,6 +59,8 @@ class MaxPool1d(_MaxPoolNd):
 class MaxPool2d(_MaxPoolNd):
     """2-D max pooling layer, as ``torch.nn.MaxPool2d``.
 
+    See :func:`neural_arch.functional.max_pool2d`.
+
     Parameters
     ----------
     kernel_size : int or (int, int)
@@ -70,8 +72,6 @@ class MaxPool2d(_MaxPoolNd):
     return_indices : bool, default False
         Also return the flat positions of the maxima.
     ceil_mode : bool, default False
-
-    See :func:`neural_arch.functional.max_pool2d`.
     """
 
     _nd = 2
@@ -110,6 +110,8 @@ class AvgPool1d(Module):
 class AvgPool2d(Module):
     """2-D average pooling layer, as ``torch.nn.AvgPool2d``.
 
+    See :func:`neural_arch.functional.avg_pool2d`.
+
     Parameters
     ----------
     kernel_size : int or (int, int)
@@ -122,8 +124,6 @@ class AvgPool2d(Module):
         Count padded zeros in each window's divisor.
     divisor_override : int, optional
         Divide every window's sum by this number instead.
-
-    See :func:`neural_arch.functional.avg_pool2d`.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -170,12 +170,12 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
 class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """Adaptive average pooling to a fixed ``(H_out, W_out)``, as ``torch.nn.AdaptiveAvgPool2d``.
 
+    See :func:`neural_arch.functional.adaptive_avg_pool2d`.
+
     Parameters
     ----------
     output_size : int or (int or None, int or None)
         None keeps that input size.
-
-    See :func:`neural_arch.functional.adaptive_avg_pool2d`.
     """
 
     _nd = 2
