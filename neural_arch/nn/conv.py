@@ -125,6 +125,8 @@ class _Conv(_ConvNd):
 class Conv1d(_Conv):
     """1-D convolution layer over ``(N, C_in, L)`` inputs, as ``torch.nn.Conv1d``.
 
+    See :func:`neural_arch.functional.conv1d` for the output size.
+
     Parameters
     ----------
     in_channels, out_channels : int
@@ -145,8 +147,6 @@ class Conv1d(_Conv):
         Shape ``(out_channels, in_channels / groups, kernel_size)``.
     bias : Parameter or None
         Shape ``(out_channels,)``.
-
-    See :func:`neural_arch.functional.conv1d` for the output size.
     """
 
     _nd = 1
