@@ -94,6 +94,9 @@ class CombinedLoss(Module):
 
     .. math:: L(\\ldots) = \\sum_k w_k L_k(\\ldots)
 
+    Loss Modules are registered as sub-modules (named ``loss0``, ``loss1``, ...), so
+    learnable parameters inside them are found by :meth:`parameters`.
+
     Parameters
     ----------
     terms : sequence
@@ -101,9 +104,6 @@ class CombinedLoss(Module):
         function) and ``weight`` a number. A bare loss counts with weight 1.
     weights : sequence of float, optional
         The weights, one per term, when ``terms`` lists bare losses.
-
-    Loss Modules are registered as sub-modules (named ``loss0``, ``loss1``, ...), so
-    learnable parameters inside them are found by :meth:`parameters`.
 
     Examples
     --------
