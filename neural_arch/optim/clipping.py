@@ -5,17 +5,17 @@ in place, between ``loss.backward()`` and ``optimizer.step()``. With :math:`g`
 one parameter's gradient, :math:`G` all of them and :math:`\epsilon = 10^{-6}`
 (PyTorch's guard against a zero norm):
 
-=================================  =====================================================
-:func:`clip_grad_norm_`            :math:`g \leftarrow g\,\min(1, c / (\|G\|_p+\epsilon))`
-                                   with :math:`\|G\|_p = \|(\|g_1\|_p, \ldots,
-                                   \|g_n\|_p)\|_p`, one coefficient for all
-:func:`clip_grad_value_`           :math:`g \leftarrow \mathrm{clamp}(g, -c, c)`
-:func:`clip_grad_norm_per_tensor_` :math:`g \leftarrow g\,\min(1, c / (\|g\|_p+\epsilon))`,
-                                   a coefficient per tensor (Keras' ``clipnorm``)
-:func:`adaptive_clip_grad_`        per unit :math:`i`: :math:`g_i \leftarrow g_i\,
-                                   \lambda \max(\|w_i\|, \varepsilon)/\|g_i\|` where
-                                   :math:`\|g_i\| / \max(\|w_i\|, \varepsilon) > \lambda`
-=================================  =====================================================
+==================================  =======================================================
+:func:`clip_grad_norm_`             :math:`g \leftarrow g\,\min(1, c / (\|G\|_p+\epsilon))`
+                                    with :math:`\|G\|_p = \|(\|g_1\|_p, \ldots,
+                                    \|g_n\|_p)\|_p`, one coefficient for all
+:func:`clip_grad_value_`            :math:`g \leftarrow \mathrm{clamp}(g, -c, c)`
+:func:`clip_grad_norm_per_tensor_`  :math:`g \leftarrow g\,\min(1, c / (\|g\|_p+\epsilon))`,
+                                    a coefficient per tensor (Keras' ``clipnorm``)
+:func:`adaptive_clip_grad_`         per unit :math:`i`: :math:`g_i \leftarrow g_i\,
+                                    \lambda \max(\|w_i\|, \varepsilon)/\|g_i\|` where
+                                    :math:`\|g_i\| / \max(\|w_i\|, \varepsilon) > \lambda`
+==================================  =======================================================
 
 :func:`clip_grad_norm_` and :func:`clip_grad_value_` follow
 ``torch.nn.utils`` (arguments, return values, non-finite handling). Parameters
