@@ -27,7 +27,8 @@ weight_decay=0, maximize=False``. The parameters follow plain SGD with a
 decaying rate and the shrink ``θ(1 - λη)``; the average ``θ̄`` (state ``ax``)
 is kept beside them and is what the method is named for: it is *not* copied into
 the parameters (evaluate with ``optimizer.state[p]['ax']``). Averaging starts
-after ``t0`` steps (until then ``θ̄`` equals ``θ``). ``weight_decay`` ``ω`` is
+after ``t0`` steps: ``θ̄_t = θ_t`` up to ``t = t0 + 2``, and from there on
+``θ̄_t`` is the mean of ``θ_{t0+2}, ..., θ_t``. ``weight_decay`` ``ω`` is
 L2 (``ωθ`` added to the gradient) and applies on top of ``λ``. No ``ε``. State:
 ``step``, ``eta`` (``η``), ``mu`` (``μ``), ``ax`` (``θ̄``); ``eta`` and ``mu``
 are numbers (PyTorch keeps them as 0-d tensors).
