@@ -24,8 +24,10 @@ initial_accumulator_value=0, eps=1e-10, maximize=False``. ``ε`` is added *after
 the square root. Weight decay is L2 (``λθ`` added to the gradient, so it is also
 accumulated in ``G``). The learning-rate decay ``γ/(1 + (t-1)η)`` is PyTorch's
 addition (the paper has a constant ``γ``). State: ``step`` and ``sum`` (``G``),
-created at a parameter's first update (PyTorch creates them in the constructor;
-the numbers are the same).
+created at a parameter's first update from its group's
+``initial_accumulator_value``. (PyTorch creates them in the constructor from the
+constructor's value, so a group's own ``initial_accumulator_value`` is ignored
+there; here it counts.)
 
 :func:`add_preconditioned_` (``target += α g / d``, one term of ``g`` at a time)
 is shared with RMSprop, whose denominator is a leaky version of Adagrad's.
