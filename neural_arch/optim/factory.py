@@ -486,12 +486,19 @@ class _Params:
         else:
             items = list(params)
         if items and all(isinstance(x, Mapping) for x in items):
-            self.arg, self.groups_given = items, True
-            self.flat = []
+            self.arg, self.groups_given, self.flat = [], True, []
             for g in items:
+                g = dict(g)
                 ps = g.get("params", [])
-                ps = [ps] if isinstance(ps, Tensor) else list(ps.values() if isinstance(
-                    ps, Mapping) else ps)
+                if isinstance(ps, Tensor):
+                    ps = [ps]
+                elif isinstance(ps, Mapping):
+                    ps = list(ps.items())
+                elif hasattr(ps, "__iter__") and not isinstance(ps, (set, frozenset, str)):
+                    ps = list(ps)           # a generator is read once: keep the list
+                if "params" in g:
+                    g["params"] = ps
+                self.arg.append(g)
                 self.flat += [p[1] if isinstance(p, tuple) else p for p in ps]
             return
         if items and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str)
@@ -610,10 +617,10 @@ def _valid_keys(cls, name, dialect, kwargs, where):
         keys["base_optimizer"] = "base_optimizer"
         keys["param_groups"] = "special"
         base, _ = _base_spec(cls, kwargs, where)
-        if not isinstance(base, Optimizer):
-            base_entry, base_cls = _OPTIMIZERS.lookup(base, f"{where}: base_optimizer")
-            for k in _valid_keys(base_cls, base_entry.name, dialect, {}, where):
-                keys.setdefault(k, "base")
+        base_entry, base_cls = _OPTIMIZERS.lookup(
+            type(base) if isinstance(base, Optimizer) else base, f"{where}: base_optimizer")
+        for k in _valid_keys(base_cls, base_entry.name, dialect, {}, where):
+            keys.setdefault(k, "base")
         return keys
     args = {k for k in _signature(cls)[0] if k != "params"}
     keys = {k: "arg" for k in args}
@@ -664,8 +671,10 @@ def _prepare_optimizer(name, kwargs, where, dialect="torch"):
     if plan.kind == "meta":
         return _prepare_meta(plan, kwargs, valid, dialect)
     args = {k: v for k, v in _signature(cls)[0].items() if k != "params"}
-    for keras_name, ours in _KERAS_NAMES.get(entry.name, {}).items():
-        if dialect == "keras" and keras_name in kwargs:
+    keras_names = _KERAS_NAMES.get(entry.name, {}) if dialect == "keras" else {}
+    _check_given(kwargs, args, keras_names, where)
+    for keras_name, ours in keras_names.items():
+        if keras_name in kwargs:
             if ours in kwargs:
                 raise ConfigError(f"{where}: {ours!r} and its Keras name {keras_name!r} both "
                                   f"given; give one")
@@ -696,17 +705,28 @@ def _prepare_optimizer(name, kwargs, where, dialect="torch"):
     return plan
 
 
-def _checked_values(kwargs, args, where):
-    out = {}
+def _check_given(kwargs, args, keras_names, where):
+    """Check the type of each value under the key it was given with (alias or not)."""
     for key, value in kwargs.items():
-        if key == "lr" and isinstance(value, Mapping):
-            try:
-                value = learning_rate_schedule_builder(value)
-            except (TypeError, ValueError) as exc:
-                raise _context(exc, f"{where}: lr schedule") from None
-        if not (key == "lr" and isinstance(value, LearningRateSchedule)):
-            _check_type(where, key, value, args.get(key, _EMPTY))
-        out[key] = value
+        target = keras_names.get(key, key)
+        if target in ALIASES:
+            target = ALIASES[target]
+            if isinstance(target, tuple):       # beta1 and the like: one number
+                _check_type(where, key, value, 0.0)
+                continue
+        if target == "lr" and isinstance(value, (Mapping, LearningRateSchedule)):
+            continue
+        _check_type(where, key, value, args.get(target, _EMPTY))
+
+
+def _checked_values(kwargs, args, where):
+    """The values with a schedule config given as lr built into the schedule."""
+    out = dict(kwargs)
+    if isinstance(out.get("lr"), Mapping):
+        try:
+            out["lr"] = learning_rate_schedule_builder(out["lr"])
+        except (TypeError, ValueError) as exc:
+            raise _context(exc, f"{where}: lr schedule") from None
     return out
 
 
@@ -725,6 +745,7 @@ def _prepare_groups(groups, args, defaults, where, kind):
             raise ConfigError(f"{at}: a gradient-free optimizer's groups carry no "
                               f"hyper-parameters, got {sorted(over)}")
         _check_keys(at, "a parameter group", over, valid)
+        _check_given(over, args, {}, at)
         try:
             over = resolve_aliases(over, set(args), defaults, at)
         except TypeError as exc:
@@ -793,8 +814,8 @@ def _clipping_config(section, where):
         if target in kwargs:
             raise ConfigError(f"{where}: {target!r} given twice ({key!r} is another name for "
                               f"it); give it once")
-        kwargs[target] = _check_type(where, key, value, args[target]) \
-            if value is not None else None
+        default = args[target] if args[target] is not None else 0.0     # bounds: numbers
+        kwargs[target] = _check_type(where, key, value, default) if value is not None else None
     if not enabled:
         return None
     try:
@@ -1045,11 +1066,12 @@ def create_optimizer_with_groups(model, optimizer_name, lr=None, weight_decay=0.
         ([{"params": plain, "weight_decay": 0.0}] if plain else [])
     if lr is not None:
         kwargs["lr"] = lr
+    entry, cls = _OPTIMIZERS.lookup(optimizer_name, where)
+    if _kind(cls) != "plain" or "weight_decay" not in _signature(cls)[0]:
+        raise ConfigError(f"{where}: optimizer {entry.name!r} has no weight_decay argument, so "
+                          f"it cannot be grouped by weight decay")
     plan = _prepare_optimizer(optimizer_name, {**kwargs, "weight_decay": weight_decay,
                                                "param_groups": groups}, where)
-    if plan.kind != "plain" or "weight_decay" not in _signature(plan.cls)[0]:
-        raise ConfigError(f"{where}: optimizer {plan.entry.name!r} has no weight_decay "
-                          f"argument, so it cannot be grouped by weight decay")
     return _construct_optimizer(plan, source)
 
 
@@ -1208,15 +1230,22 @@ def _prepare_scheduler(name, kwargs, where, epochs=None, steps_per_epoch=None):
         kw.pop("schedulers")
     for key, value in kw.items():
         _check_type(where, key, value, args[key], per_group=key in _PER_GROUP)
-    missing = [k for k, d in args.items()
-               if d is _EMPTY and k not in kw and k != "schedulers"]
-    if length == "total_steps" and kw.get("total_steps") is None:
-        missing = ["total_steps"]
+    # The length argument may still come from epochs given when it is built.
+    later = ("schedulers", length, "max_lr" if cls is _lrs.OneCycleLR else None)
+    missing = [k for k, d in args.items() if d is _EMPTY and k not in kw and k not in later]
     if missing:
-        hint = " (or epochs)" if length in missing else ""
-        raise ConfigError(f"{where} needs {missing[0]!r}{hint}")
+        raise ConfigError(f"{where} needs {missing[0]!r}")
     plan.kwargs = kw
     return plan
+
+
+def _needs_length(plan):
+    """The scheduler's missing length argument, or None."""
+    length = plan.entry.extra
+    if length is None or plan.kwargs.get(length) is not None:
+        return None
+    default = _scheduler_args(plan.cls).get(length, _EMPTY)
+    return length if default is _EMPTY or length == "total_steps" else None
 
 
 def _construct_scheduler(plan, optimizer):
@@ -1224,9 +1253,13 @@ def _construct_scheduler(plan, optimizer):
         return None
     kwargs = dict(plan.kwargs)
     cls, where = plan.cls, plan.where
+    length = _needs_length(plan)
+    if length is not None:
+        raise ConfigError(f"{where} needs {length!r}, or the training length: give epochs (and "
+                          f"steps_per_epoch) in the config or to the call that builds it")
     if cls is _lrs.OneCycleLR and "max_lr" not in kwargs:
-        kwargs["max_lr"] = _collapse(g.get("initial_lr", g["lr"]) if "max_lr" not in g
-                                     else g["max_lr"] for g in optimizer.param_groups)
+        kwargs["max_lr"] = _collapse(g.get("initial_lr", g["lr"])
+                                     for g in optimizer.param_groups)
     try:
         if plan.subs is not None:
             subs = [s if isinstance(s, _lrs.LRScheduler) else _construct_scheduler(s, optimizer)
@@ -1489,12 +1522,12 @@ def _plan_config(config, where, epochs=None, steps_per_epoch=None):
                           f"{where}: training", epochs, steps_per_epoch)
     if isinstance(config.get("optimizer"), str):
         return _plan_flat(config, where, epochs, steps_per_epoch)
+    if "optimizer_name" in config or "optimizer_type" in config:
+        return _plan_kwargs(config, where, epochs, steps_per_epoch)
     if "optimizer" in config or "scheduler" in config or "gradient_clipping" in config:
         return _plan_nested(config, where, epochs, steps_per_epoch)
     if "type" in config:
         return _plan_nested({"optimizer": config}, where, epochs, steps_per_epoch)
-    if "optimizer_name" in config or "optimizer_type" in config:
-        return _plan_kwargs(config, where, epochs, steps_per_epoch)
     raise ConfigError(f"{where}: cannot tell the form of a config with keys {sorted(config)}; "
                       f"expected an optimizer section (with 'type'), the nested form "
                       f"(optimizer, scheduler, gradient_clipping), the flat form ('training' "
@@ -1505,6 +1538,8 @@ def _lengths(where, given, epochs, steps):
     """epochs and steps_per_epoch from the config and from the call (not both)."""
     e = _count(given.pop("epochs", None), f"{where}: 'epochs'")
     s = _count(given.pop("steps_per_epoch", None), f"{where}: 'steps_per_epoch'")
+    epochs = _count(epochs, f"{where}: 'epochs'")
+    steps = _count(steps, f"{where}: 'steps_per_epoch'")
     if e is not None and epochs is not None and e != epochs:
         raise ConfigError(f"{where}: epochs={e} in the config but {epochs} given to the call")
     if s is not None and steps is not None and s != steps:
@@ -1607,8 +1642,9 @@ def load_config(path, check=True):
     path : str or path-like
     check : bool, default True
         Check the config (names, keys and value types, in any form
-        :class:`OptimizerFactory` takes) and raise :class:`ConfigError` naming
-        the first bad key. Ranges are checked when the objects are built.
+        :class:`OptimizerFactory` takes, or a scheduler config alone) and raise
+        :class:`ConfigError` naming the first bad key. Ranges are checked when
+        the objects are built.
 
     Returns
     -------
@@ -1623,7 +1659,14 @@ def load_config(path, check=True):
         raise ConfigError(f"{path}: a config file must hold a mapping (key: value lines), got "
                           f"{type(data).__name__}")
     if check:
-        _plan_config(data, str(path))
+        kind = data.get("type")
+        if isinstance(kind, str) and _normal(kind) in _SCHEDULERS.keys \
+                and _normal(kind) not in _OPTIMIZERS.keys:
+            scheduler = dict(_coerce(data))
+            scheduler.pop("type")
+            _prepare_scheduler(kind, scheduler, str(path))       # a scheduler config alone
+        else:
+            _plan_config(data, str(path))
     return data
 
 
