@@ -23,7 +23,7 @@ def _decay(rng):
     return _maybe(rng, _log_uniform(rng, 1e-4, 0.1))
 
 
-# Two limits keep the draws inside the region where two correct implementations can
+# These limits keep the draws inside the region where two correct implementations can
 # agree to 1e-10 after 200 steps on the MLP (PyTorch's CPU kernels round through fused
 # multiply-adds, which NumPy has not, so the two differ by ulps from the first step):
 #
@@ -32,9 +32,10 @@ def _decay(rng):
 #   steps). Ascending draws take small rates.
 # * centered RMSprop divides by sqrt(v - g_avg^2); a short memory (alpha < 0.95) lets the
 #   variance of slowly changing full-batch gradients collapse, and ulps of v become
-#   large relative errors. RMSprop's default lr=1e-2 is itself past the edge of stability on
-#   the MLP: after ~140 steps PyTorch against PyTorch with one weight moved by one ulp
-#   differs by 5e-5. Adadelta's first steps are about lr * sqrt(eps): eps <= 1e-5.
+#   large relative errors. RMSprop's default lr=1e-2 is itself past the edge of
+#   stability on the MLP: after ~140 steps PyTorch against PyTorch with one weight moved
+#   by one ulp differs by 5e-5. Adadelta's first steps are about lr * sqrt(eps), so
+#   eps <= 1e-5.
 # * PyTorch's Adagrad fills 'sum' from the constructor's initial_accumulator_value for
 #   every group (a group's own value is ignored); ours honours the group's value, so the
 #   draws share one value and the per-group behaviour is tested on its own.
@@ -47,7 +48,7 @@ def sample_adagrad(rng):
     return dict(lr=_log_uniform(rng, 1e-3, 0.03 if maximize else 0.3),
                 lr_decay=_maybe(rng, _log_uniform(rng, 1e-4, 0.1)),
                 weight_decay=_decay(rng),
-                initial_accumulator_value=_maybe(rng, INITIAL_ACCUMULATOR, 1.0),
+                initial_accumulator_value=INITIAL_ACCUMULATOR,
                 eps=_log_uniform(rng, 1e-12, 1e-4), maximize=maximize)
 
 
