@@ -1831,6 +1831,10 @@ def optimizer_builder(config, learning_rate=None, params=None):
         raise ConfigError(f"{where}: the config needs a 'type'; known optimizers: "
                           f"{', '.join(available_optimizers())}")
     name = config.pop("type")
+    entry, cls = _OPTIMIZERS.lookup(name, where)
+    if _kind(cls) == "free":
+        raise ConfigError(f"{where}: {entry.name!r} is gradient-free and takes no gradients; "
+                          f"build it with create_optimizer")
     rate = config.pop("learning_rate", None)
     if learning_rate is not None:
         if rate is not None or "lr" in config:
@@ -1848,9 +1852,6 @@ def optimizer_builder(config, learning_rate=None, params=None):
                               f"'gradient_clipping' section; use one")
         config["gradient_clipping"] = clip
     plan = _prepare_optimizer(name, config, where, dialect="keras")
-    if plan.kind == "free":
-        raise ConfigError(f"{where}: {plan.entry.name!r} is gradient-free and takes no "
-                          f"gradients; build it with create_optimizer")
     if params is not None:
         return _construct_optimizer(plan, _Params(params, where))
     return DeferredOptimizer(plan)
