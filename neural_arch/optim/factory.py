@@ -55,10 +55,11 @@ values out of range are reported by the class itself, prefixed with where the
 value came from.
 
 YAML 1.1 (PyYAML) reads ``1e-4`` -- a number without a decimal point -- as a
-string. :func:`load_config` reads such scalars as numbers, and the config entry
-points (:class:`OptimizerFactory`, :func:`build_optimizer`,
+string. :func:`load_config` and the config entry points
+(:class:`OptimizerFactory`, :func:`build_optimizer`, :func:`build_scheduler`,
 :func:`optimizer_builder`) turn a string in exponent notation into its number, so
-a dict from a plain ``yaml.safe_load`` works too. No other string becomes a number.
+a dict from a plain ``yaml.safe_load`` works too. No other string becomes a
+number.
 
 Schedulers and training length
 ------------------------------
@@ -544,9 +545,7 @@ def _param_ids(params, optimizer):
     return [position[id(p)] for p in params]
 
 
-# ---- optimizers: keys ---------------------------------------------------------------------------
-
-_SPECIAL = ("max_grad_norm", "gradient_clipping", "param_groups")
+# ---- optimizers: keys ------------------------------------------------------------------------
 
 #: Seed 002's defaults where it names them, else Keras's (PyTorch argument names).
 _KERAS_DEFAULTS = {
@@ -644,7 +643,7 @@ def _check_keys(where, noun, given, valid):
                           f"{_listing(valid)}")
 
 
-# ---- optimizers: plans --------------------------------------------------------------------------
+# ---- optimizers: plans -----------------------------------------------------------------------
 
 class _OptimizerPlan:
     """Everything checked about an optimizer to build, short of the parameters."""
@@ -824,7 +823,7 @@ def _clipping_config(section, where):
         raise _context(exc, where) from None
 
 
-# ---- optimizers: building ----------------------------------------------------------------------
+# ---- optimizers: building --------------------------------------------------------------------
 
 _RECIPES = weakref.WeakKeyDictionary()      # optimizer or scheduler -> its config
 _CLIPPERS = weakref.WeakKeyDictionary()     # optimizer -> GradientClipper of its section
@@ -884,7 +883,13 @@ def _construct_meta(plan, source):
             opt = plan.cls(base, **kwargs)
         else:
             opt = plan.cls(None, base_optimizer=base, **kwargs)
-        for group, over in zip(opt.param_groups, plan.own_groups or ()):
+        per_group = getattr(opt, "_own_defaults", {})
+        for i, (group, over) in enumerate(zip(opt.param_groups, plan.own_groups or ())):
+            fixed = sorted(set(over) - set(per_group))
+            if fixed:
+                raise ConfigError(f"param_groups[{i}]: {fixed[0]!r} is one setting of the "
+                                  f"{type(opt).__name__}, not a per-group hyper-parameter; "
+                                  f"give it beside param_groups")
             group.update(opt.validate_group(over))
     except (TypeError, ValueError) as exc:
         raise _context(exc, where) from None
@@ -1160,7 +1165,7 @@ def _derive_meta(opt, config):
     return config
 
 
-# ---- schedulers ----------------------------------------------------------------------------------
+# ---- schedulers -------------------------------------------------------------------------
 
 _PER_GROUP = ("max_lr", "base_lr", "base_momentum", "max_momentum", "min_lr")
 
@@ -1203,8 +1208,9 @@ def _prepare_scheduler(name, kwargs, where, epochs=None, steps_per_epoch=None):
     for key, value in kwargs.items():
         arg = keys.get(key.lower()) if isinstance(key, str) else None
         if arg is None:
+            valid = [*keys.values(), "epochs", "steps_per_epoch"]
             raise ConfigError(f"{where}: unknown key {key!r} for scheduler {entry.name!r}; "
-                              f"valid keys: {_listing([*keys.values(), 'epochs', 'steps_per_epoch'])}")
+                              f"valid keys: {_listing(valid)}")
         if arg in kw:
             raise ConfigError(f"{where}: {arg!r} given twice (as {key!r} too); give it once")
         kw[arg] = value
@@ -1479,7 +1485,7 @@ def create_optimizer_and_scheduler(params=None, optimizer_name=None, lr=None,
     return optimizer, _construct_scheduler(sched_plan, optimizer)
 
 
-# ---- configs: forms, files ----------------------------------------------------------------------
+# ---- configs: forms, files -------------------------------------------------------------------
 
 _TRAINING_KEYS = ("optimizer", "scheduler", "learning_rate", "lr", "epochs", "steps_per_epoch",
                   "max_grad_norm", "gradient_clipping", "amp", "compile")
@@ -1620,22 +1626,11 @@ def _plan_kwargs(config, where, epochs, steps):
                        _prepare_scheduler(sched, sched_kw, where, epochs, steps))
 
 
-class _ConfigLoader(yaml.SafeLoader):
-    """PyYAML's safe loader (plain data only) that reads ``1e-4`` as a number, as YAML 1.2."""
-
-
-_ConfigLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."))
-
-
 def load_config(path, check=True):
-    """Read a YAML config file with a safe loader.
+    """Read a YAML config file with ``yaml.safe_load``.
 
-    Only plain data is built (``yaml.SafeLoader``), and numbers in exponent
-    notation without a decimal point (``1e-4``) read as numbers, as YAML 1.2
-    has them, not as strings.
+    Only plain data is built (no Python objects), and numbers in exponent
+    notation that YAML 1.1 leaves as strings (``1e-4``) are made numbers.
 
     Parameters
     ----------
@@ -1652,17 +1647,18 @@ def load_config(path, check=True):
     """
     with open(path, encoding="utf-8") as f:
         try:
-            data = yaml.load(f, Loader=_ConfigLoader)       # noqa: S506 (a SafeLoader)
+            data = yaml.safe_load(f)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: a config file must hold a mapping (key: value lines), got "
                           f"{type(data).__name__}")
+    data = _coerce(data)
     if check:
         kind = data.get("type")
         if isinstance(kind, str) and _normal(kind) in _SCHEDULERS.keys \
                 and _normal(kind) not in _OPTIMIZERS.keys:
-            scheduler = dict(_coerce(data))
+            scheduler = dict(data)
             scheduler.pop("type")
             _prepare_scheduler(kind, scheduler, str(path))       # a scheduler config alone
         else:
@@ -1777,7 +1773,7 @@ def get_config(obj):
                       f"GradientClipper or a DeferredOptimizer, got {type(obj).__name__}")
 
 
-# ---- seed 002: the Keras dialect ----------------------------------------------------------------
+# ---- seed 002: the Keras dialect -------------------------------------------------------------
 
 #: our names -> Keras names in exported Keras configs
 _TO_KERAS = {"lr": "learning_rate", "eps": "epsilon"}

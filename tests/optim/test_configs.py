@@ -323,7 +323,7 @@ def test_schedule_and_clipper_configs():
     assert optim.GradientClipper(**get_config(clipper)).to_config() == clipper.to_config()
 
 
-# ---- the config forms ------------------------------------------------------------------------------
+# ---- the config forms ------------------------------------------------------------------------
 
 FORMS = {
     "nested": {"optimizer": {"type": "adamw", "learning_rate": 1e-4, "weight_decay": 1e-4},
@@ -410,7 +410,7 @@ def test_exponent_strings_from_a_plain_safe_load_are_numbers_but_other_strings_a
         build_optimizer(model(), {"type": "sgd", "learning_rate": "0.001"})
 
 
-# ---- YAML files ------------------------------------------------------------------------------------
+# ---- YAML files ------------------------------------------------------------------------------
 
 def test_the_seed_yaml_files_load_as_numbers_and_build():
     nested = load_config(CONFIGS / "seed001_nested.yaml")

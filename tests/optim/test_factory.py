@@ -153,7 +153,7 @@ def test_register_a_new_optimizer_and_scheduler():
     assert "halving_sgd" not in optim.available_optimizers()
 
 
-# ---- create_optimizer -------------------------------------------------------------------------
+# ---- create_optimizer ------------------------------------------------------------------------
 
 def test_create_optimizer_first_spelling():
     m = model()
@@ -243,7 +243,7 @@ def test_max_grad_norm_is_set_on_any_optimizer():
     assert get_config(opt)["max_grad_norm"] == 0.5
 
 
-# ---- wrappers and gradient-free optimizers by name ---------------------------------------------
+# ---- wrappers and gradient-free optimizers by name -------------------------------------------
 
 def test_sam_by_name_builds_its_base_from_the_remaining_arguments():
     m = model()
@@ -300,7 +300,7 @@ def test_gradient_free_optimizer_by_name_runs_its_loop():
     assert "closure" not in get_config(opt)
 
 
-# ---- gradient clipping sections ------------------------------------------------------------------
+# ---- gradient clipping sections --------------------------------------------------------------
 
 def clip_by_hand(grads, value=None, local=None, total=None):
     """The fixed order, written out in NumPy: value, per-tensor norm, global norm."""
@@ -389,7 +389,7 @@ def test_bad_clipping_sections(section, match):
         create_optimizer(model().parameters(), "sgd", gradient_clipping=section)
 
 
-# ---- create_optimizer_with_groups (seed 000) ------------------------------------------------------
+# ---- create_optimizer_with_groups (seed 000) -------------------------------------------------
 
 def test_no_decay_groups_by_name():
     m = model()
@@ -437,7 +437,7 @@ def test_grouping_needs_names():
         create_optimizer_with_groups(list(model().parameters()), "sgd")
 
 
-# ---- create_scheduler ----------------------------------------------------------------------------
+# ---- create_scheduler ------------------------------------------------------------------------
 
 def sgd(lr=0.1, momentum=0.9):
     return create_optimizer(model().parameters(), "sgd", lr=lr, momentum=momentum)
@@ -531,7 +531,7 @@ def test_sequential_and_chained_from_configs():
         create_scheduler(sgd(), "chained", schedulers=[{"gamma": 0.5}])
 
 
-# ---- create_optimizer_and_scheduler ---------------------------------------------------------------
+# ---- create_optimizer_and_scheduler ----------------------------------------------------------
 
 def test_keywords_are_shared_out_between_optimizer_and_scheduler():
     opt, sched = create_optimizer_and_scheduler(
@@ -561,3 +561,15 @@ def test_a_key_both_take_or_neither_takes_is_an_error():
                                           "scheduler takes .*gamma"):
         create_optimizer_and_scheduler(m.parameters(), optimizer_name="sgd",
                                        scheduler_name="step", step_size=2, gama=0.1)
+
+
+def test_a_wrapper_setting_that_is_not_per_group_is_refused_in_a_group():
+    m = model()
+    with pytest.raises(ConfigError, match="'k' is one setting of the Lookahead"):
+        create_optimizer(m, "lookahead", base_optimizer="sgd", param_groups=[
+            {"params": ["fc.weight", "fc.bias", "bn.weight", "bn.bias"]},
+            {"params": ["head.weight", "head.bias"], "k": 3}])
+    opt = create_optimizer(m, "sam", param_groups=[
+        {"params": ["fc.weight", "fc.bias", "bn.weight", "bn.bias"]},
+        {"params": ["head.weight", "head.bias"], "rho": 0.5, "lr": 0.01}])
+    assert [(g["rho"], g["lr"]) for g in opt.param_groups] == [(0.05, 1e-3), (0.5, 0.01)]

@@ -466,7 +466,7 @@ def test_experiment_configuration(model, tmp_path, monkeypatch):
     assert scheduler.eta_min == 1e-6
 
 
-# ---- Testing -----------------------------------------------------------------------------------
+# ---- Testing ---------------------------------------------------------------------------------
 
 def test_optimizer_creation(model):
     from neural_arch.optim import OptimizerFactory

@@ -90,7 +90,7 @@ def test_quick_start():
     assert get_config(optimizer.optimizer)["gradient_clipping"]["max_norm"] == 1.0
 
 
-# ---- Optimizer Builder ---------------------------------------------------------------------------
+# ---- Optimizer Builder -----------------------------------------------------------------------
 
 def test_minimal_and_full_configuration():
     lr_schedule = learning_rate_schedule_builder({"type": "cosine_decay", "learning_rate": 1e-3,
@@ -186,7 +186,7 @@ def test_gradient_clipping_options_apply_in_a_fixed_order():
     np.testing.assert_allclose(v.data, -second * scale, rtol=1e-12)
 
 
-# ---- Configuration Reference: the Keras defaults -------------------------------------------------
+# ---- Configuration Reference: the Keras defaults ---------------------------------------------
 
 @pytest.mark.parametrize("name, expected, torch_dialect", [
     ("adam", dict(betas=(0.9, 0.999), eps=1e-7, amsgrad=False, weight_decay=0.0),
@@ -224,7 +224,7 @@ def test_keras_names_and_torch_names_are_one_argument():
     assert opt.param_groups[0]["lr"] == 0.1
 
 
-# ---- Complete Integration Examples ------------------------------------------------------------------
+# ---- Complete Integration Examples -----------------------------------------------------------
 
 def test_example_1_basic_training_setup():
     # Configure learning rate schedule
@@ -357,7 +357,7 @@ def test_example_3_transformer_training():
     assert g["betas"] == (0.9, 0.98) and g["eps"] == 1e-9 and g["lr"] == 1e-9
 
 
-# ---- Troubleshooting ---------------------------------------------------------------------------
+# ---- Troubleshooting -------------------------------------------------------------------------
 
 def test_training_instability_config_mixes_schedule_keys_which_the_builder_names():
     config = {
@@ -397,7 +397,7 @@ def test_error_messages():
         optimizer_builder({"beta_1": 0.9}, 1e-3)
 
 
-# ---- Advanced Usage: hyperparameter sweeps -------------------------------------------------------
+# ---- Advanced Usage: hyperparameter sweeps ---------------------------------------------------
 
 def create_sweep_configs():
     """Generate configurations for hyperparameter sweeps."""
@@ -443,7 +443,7 @@ def test_hyperparameter_sweeps():
         assert exported["learning_rate"]["warmup_steps"] == 1000
 
 
-# ---- the deferred optimizer ---------------------------------------------------------------------
+# ---- the deferred optimizer ------------------------------------------------------------------
 
 def test_a_deferred_optimizer_is_built_once():
     optimizer = optimizer_builder({"type": "sgd"}, 0.1)
