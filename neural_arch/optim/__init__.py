@@ -113,3 +113,7 @@ from .factory import (ConfigError, DeferredOptimizer, OptimizerFactory, availabl
                       load_config, optimizer_builder, register_optimizer, register_scheduler,
                       save_config)
 __all__ += ["factory", *factory.__all__]
+from .mixed_precision import MixedPrecisionOptimizer
+__all__ += ["MixedPrecisionOptimizer"]
+from .distributed import DistributedOptimizer
+__all__ += ["DistributedOptimizer"]
