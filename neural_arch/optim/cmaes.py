@@ -144,6 +144,8 @@ class CMAES(GradientFreeOptimizer):
     max_generations : int, optional
         Generations after which :meth:`should_stop` says ``'max_generations'``;
         default pycma's ``100 + 150 (n+3)² / √λ``.
+    seed : int, optional
+        Seed of the optimizer's random generator (see below).
     separable : bool or None, default None
         Diagonal covariance (Ros & Hansen 2008); None chooses it when the number
         of searched values exceeds :data:`SEPARABLE_ABOVE`.
@@ -154,8 +156,8 @@ class CMAES(GradientFreeOptimizer):
         (0 turns it off).
     tolconditioncov : float, default 1e14
         Largest condition number of the covariance matrix before ``'tolconditioncov'``.
-    closure, objective, vectorized, seed
-        How losses are measured and the seed; see
+    closure, objective, vectorized
+        How losses are measured, and what ``seed=None`` does; see
         :class:`~neural_arch.optim.gradient_free.GradientFreeOptimizer`.
 
     Examples
@@ -172,10 +174,9 @@ class CMAES(GradientFreeOptimizer):
     True
     """
 
-    def __init__(self, params, population_size=None, sigma=0.1, max_generations=None, *,
-                 separable=None, tolfun=1e-11, tolx=1e-11, tolstagnation=None,
-                 tolconditioncov=1e14, closure=None, objective=None, vectorized=False,
-                 seed=None):
+    def __init__(self, params, population_size=None, sigma=0.1, max_generations=None,
+                 seed=None, *, separable=None, tolfun=1e-11, tolx=1e-11, tolstagnation=None,
+                 tolconditioncov=1e14, closure=None, objective=None, vectorized=False):
         super().__init__(params, closure=closure, objective=objective, vectorized=vectorized,
                          seed=seed)
         self._hyper = self._validate_hyper(dict(

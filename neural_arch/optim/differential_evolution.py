@@ -107,20 +107,22 @@ class DifferentialEvolution(GradientFreeOptimizer):
         flat parameter vector.
     tol, atol : float, default 0.01, 0.0
         Relative and absolute tolerance of the convergence test.
+    seed : int, optional
+        Seed of the optimizer's random generator (see below).
     init_scale : float, default 0.1
         Without bounds, the initial members are uniform in ``x0 ± init_scale``.
     updating : {'immediate', 'deferred'}, optional
         When accepted trials join the population; default ``'immediate'``, or
         ``'deferred'`` with a vectorized objective.
-    closure, objective, vectorized, seed
-        How losses are measured and the seed; see
+    closure, objective, vectorized
+        How losses are measured, and what ``seed=None`` does; see
         :class:`~neural_arch.optim.gradient_free.GradientFreeOptimizer`.
     """
 
     def __init__(self, params, population_size=30, mutation_factor=0.8,
                  crossover_probability=0.9, max_generations=1000, strategy="best1bin",
-                 bounds=None, tol=0.01, atol=0.0, *, init_scale=0.1, updating=None,
-                 closure=None, objective=None, vectorized=False, seed=None):
+                 bounds=None, tol=0.01, atol=0.0, seed=None, *, init_scale=0.1,
+                 updating=None, closure=None, objective=None, vectorized=False):
         super().__init__(params, closure=closure, objective=objective, vectorized=vectorized,
                          seed=seed)
         if updating is None:

@@ -75,17 +75,19 @@ class ParticleSwarmOptimization(GradientFreeOptimizer):
         neighbours by index.
     reevaluate_best : bool, default False
         Re-evaluate the best personal best every iteration (noisy objectives).
+    seed : int, optional
+        Seed of the optimizer's random generator (see below).
     init_scale : float, default 0.1
         The other particles start uniformly in ``x0 ± init_scale``.
-    closure, objective, vectorized, seed
-        How losses are measured and the seed; see
+    closure, objective, vectorized
+        How losses are measured, and what ``seed=None`` does; see
         :class:`~neural_arch.optim.gradient_free.GradientFreeOptimizer`.
     """
 
     def __init__(self, params, swarm_size=20, inertia_weight=0.9, cognitive_weight=2.0,
                  social_weight=2.0, max_iterations=1000, velocity_clamp=None,
-                 topology="global", reevaluate_best=False, *, init_scale=0.1, closure=None,
-                 objective=None, vectorized=False, seed=None):
+                 topology="global", reevaluate_best=False, seed=None, *, init_scale=0.1,
+                 closure=None, objective=None, vectorized=False):
         super().__init__(params, closure=closure, objective=objective, vectorized=vectorized,
                          seed=seed)
         self._hyper = self._validate_hyper(dict(

@@ -278,7 +278,7 @@ def test_seed_000_de_example_runs_on_a_tiny_model():
     assert loss < start / 4
 
 
-# ==== particle swarm =================================================================================
+# ==== particle swarm ========================================================================
 
 CONSTRICTION = dict(inertia_weight=0.7298, cognitive_weight=1.49618, social_weight=1.49618)
 
