@@ -377,7 +377,8 @@ class _ScaledTensor(Tensor):
     """A tensor returned by :meth:`GradScaler.scale`: its backward runs without the clamp.
 
     The clamp is applied by the scaler to the unscaled gradients instead (see the
-    module docstring), and autocast is suspended during the backward.
+    module docstring), autocast is suspended during the backward, and NumPy's
+    overflow warnings are silenced (an overflow is the scaler's business).
     """
 
     __slots__ = ()
@@ -386,7 +387,10 @@ class _ScaledTensor(Tensor):
         f = self.creator
         scaler = getattr(f, "scaler", None)     # read now: backward frees the node
         bound = config.clip
-        with _autocast_suspended(), grad_clip(None):
+        # Overflow is expected here now and then: the scaler detects it and skips the
+        # step, so NumPy's warnings about it would only be noise.
+        with _autocast_suspended(), grad_clip(None), np.errstate(over="ignore",
+                                                                  invalid="ignore"):
             Tensor.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph,
                             inputs=inputs)
         if scaler is not None:
