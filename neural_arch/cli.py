@@ -37,6 +37,7 @@ examples:
   neural-arch train
   neural-arch train --config cnn --epochs 10
   neural-arch train --config my.yaml --set optimizer.weight_decay=1e-4
+  mpirun -n 2 neural-arch train --distributed
   neural-arch evaluate runs/mlp-20250101-120000/checkpoint.npz
 """
 
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, metavar="N",
                    help="BLAS threads during the run (default 1: small models train "
                         "fastest on one)")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over the processes of an MPI job: "
+                        "mpirun -n N neural-arch train --distributed (batch size per "
+                        "process; rank 0 prints and writes the run folder)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="set any config key, e.g. --set model.dropout=0.1 (VALUE is read "
                         "as YAML); may be repeated")
@@ -137,7 +142,7 @@ def _train(args) -> int:
     if args.print_config:
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return 0
-    train_job.train(cfg, quiet=args.quiet)
+    train_job.train(cfg, quiet=args.quiet, distributed=args.distributed)
     return 0
 
 

@@ -45,7 +45,7 @@ from . import backend, io
 from . import nn, optim
 from .core.grad_mode import no_grad
 from .core.tensor import Tensor
-from .data import DataLoader, TensorDataset, load_digits
+from .data import DataLoader, Subset, TensorDataset, load_digits
 from .losses.functional import cross_entropy
 from .optim.lr_scheduler import CosineAnnealingLR
 
@@ -578,7 +578,7 @@ def _run_dir(cfg):
 
 
 def train(cfg: dict, *, quiet: bool = False, progress: bool | None = None,
-          stream=None) -> TrainResult:
+          stream=None, distributed: bool = False) -> TrainResult:
     """Train the model ``cfg`` describes on the digits and write a run folder.
 
     Parameters
@@ -592,6 +592,16 @@ def train(cfg: dict, *, quiet: bool = False, progress: bool | None = None,
         is a terminal.
     stream : file, optional
         Where the metrics lines go (default ``sys.stdout``).
+    distributed : bool, default False
+        Data-parallel training over the processes of an MPI job (``mpirun -n N
+        neural-arch train --distributed``): the model is wrapped in
+        :class:`~neural_arch.distributed.DistributedDataParallel`, each process
+        trains on its share of every epoch
+        (:class:`~neural_arch.distributed.DistributedSampler`), ``batch_size`` is
+        per process (a step sees ``N * batch_size`` examples), dropout and
+        augmentation draw different numbers on each process, and only rank 0
+        prints and writes the run folder. The train metrics are summed over all
+        processes. Without ``mpirun`` it is a job of one process.
 
     Returns
     -------
@@ -606,11 +616,18 @@ def train(cfg: dict, *, quiet: bool = False, progress: bool | None = None,
     and ``curves.png``. The same configuration gives the same numbers.
     """
     with _blas_threads(cfg.get("threads")):
-        return _train(cfg, quiet, progress, stream)
+        return _train(cfg, quiet, progress, stream, distributed)
 
 
-def _train(cfg, quiet, progress, stream):
+def _train(cfg, quiet, progress, stream, distributed=False):
+    group = None
+    if distributed:
+        from . import distributed as dist
+        group = dist.init()
+    rank, world = (group.rank, group.size) if group is not None else (0, 1)
     out = stream or sys.stdout
+    if rank != 0:
+        quiet = True        # rank 0 speaks for the job
     say = (lambda *a: None) if quiet else (lambda msg: print(msg, file=out, flush=True))
     if progress is None:
         progress = not quiet and sys.stderr.isatty()
@@ -619,10 +636,19 @@ def _train(cfg, quiet, progress, stream):
     Xtr, ytr, Xte, yte = _digits_split(cfg)
     Xte_d, yte_d = backend.to_device(Xte, device), backend.to_device(yte, device)
     model = build_model(cfg["model"]).to(device)
+    net = model                 # what is trained and saved (without the wrapper)
+    if group is not None:
+        model = dist.DistributedDataParallel(net)
+        backend.manual_seed(cfg["seed"] + rank)     # dropout: other masks on each rank
     opt = build_optimizer(cfg["optimizer"], model.parameters())
-    loader = DataLoader(TensorDataset(Xtr, ytr), batch_size=cfg["batch_size"], shuffle=True,
-                        seed=cfg["seed"], device=device)
-    aug_rng = np.random.default_rng([cfg["seed"], 1])
+    train_set = TensorDataset(Xtr, ytr)
+    sampler = None if group is None else dist.DistributedSampler(train_set, seed=cfg["seed"])
+    if sampler is None:
+        loader = DataLoader(train_set, batch_size=cfg["batch_size"], shuffle=True,
+                            seed=cfg["seed"], device=device)
+    else:
+        loader = _share_loader(cfg, train_set, sampler, device)
+    aug_rng = np.random.default_rng([cfg["seed"], 1] + ([rank] if group is not None else []))
     total_steps = cfg["epochs"] * len(loader)
     # Stepped once per batch: the learning rate follows half a cosine from lr to 0.
     sched = (CosineAnnealingLR(opt, T_max=total_steps) if cfg["scheduler"] == "cosine"
@@ -630,12 +656,16 @@ def _train(cfg, quiet, progress, stream):
     n_params = sum(p.size for p in model.parameters())
     say(f"neural-arch train: {cfg['model']['name']} ({n_params:,} parameters), "
         f"{cfg['optimizer']['name']}, {len(Xtr)} train / {len(Xte)} test digits, "
-        f"{cfg['epochs']} epochs, device {device}")
+        f"{cfg['epochs']} epochs, device {device}"
+        + (f", {world} processes (batch {cfg['batch_size']} each)" if group else ""))
     history = []
     start = time.perf_counter()
     for epoch in range(1, cfg["epochs"] + 1):
         t0 = time.perf_counter()
         model.train()
+        if sampler is not None and epoch > 1:
+            sampler.set_epoch(epoch - 1)
+            loader = _share_loader(cfg, train_set, sampler, device)
         losses, correct = [], []
         for xb, yb in _progress(loader, len(loader), f"epoch {epoch}/{cfg['epochs']}",
                                 progress):
@@ -651,8 +681,11 @@ def _train(cfg, quiet, progress, stream):
             losses.append(loss.data * len(yb))
             correct.append((logits.data.argmax(axis=1) == yb.data).sum())
         xp = backend.get_array_module(losses[0])
-        train_loss = float(xp.stack(losses).sum()) / len(Xtr)
-        train_acc = float(xp.stack(correct).sum()) / len(Xtr)
+        sums = np.array([float(xp.stack(losses).sum()), float(xp.stack(correct).sum()),
+                         float(len(loader.dataset) if sampler is not None else len(Xtr))])
+        if group is not None:
+            group.allreduce_(sums, "sum", "all-reduce of the epoch's train metrics")
+        train_loss, train_acc = sums[0] / sums[2], sums[1] / sums[2]
         test_loss, test_acc = _evaluate(model, Xte_d, yte_d)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                "test_loss": test_loss, "test_acc": test_acc,
@@ -664,12 +697,26 @@ def _train(cfg, quiet, progress, stream):
             f"test_loss {test_loss:.4f}  test_acc {test_acc:.4f}  "
             f"lr {row['lr']:.2e}  {row['seconds']:.2f}s")
     elapsed = time.perf_counter() - start
+    if rank != 0:
+        run_dir = group.broadcast_object(None, what="name of rank 0's run folder")
+        if isinstance(run_dir, BaseException):
+            raise RuntimeError(f"rank 0 could not write the run folder: {run_dir}")
+        return TrainResult(run_dir=run_dir, history=history,
+                           test_loss=history[-1]["test_loss"],
+                           test_acc=history[-1]["test_acc"])
 
-    run_dir = _run_dir(cfg)
+    try:
+        run_dir = _run_dir(cfg)
+    except Exception as err:
+        if group is not None:           # the other ranks wait for the folder's name
+            group.broadcast_object(err, what="name of rank 0's run folder")
+        raise
+    if group is not None:
+        group.broadcast_object(run_dir, what="name of rank 0's run folder")
     final = {"test_loss": history[-1]["test_loss"], "test_acc": history[-1]["test_acc"],
              "train_seconds": round(elapsed, 3)}
     io.save({"kind": "neural-arch-train", "version": 1, "config": cfg,
-             "model": model.state_dict(), "optimizer": opt.state_dict(),
+             "model": net.state_dict(), "optimizer": opt.state_dict(),
              "scheduler": None if sched is None else sched.state_dict(),
              "epoch": cfg["epochs"], "metrics": final},
             os.path.join(run_dir, "checkpoint.npz"))
@@ -688,6 +735,12 @@ def _train(cfg, quiet, progress, stream):
     print(f"test_acc: {final['test_acc']:.4f}", file=out, flush=True)
     return TrainResult(run_dir=run_dir, history=history, test_loss=final["test_loss"],
                        test_acc=final["test_acc"])
+
+
+def _share_loader(cfg, train_set, sampler, device):
+    """This rank's batches of the sampler's current epoch (distributed runs)."""
+    return DataLoader(Subset(train_set, sampler.indices()), batch_size=cfg["batch_size"],
+                      device=device)
 
 
 def _plot_curves(history, path):

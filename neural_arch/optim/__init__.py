@@ -115,3 +115,5 @@ from .factory import (ConfigError, DeferredOptimizer, OptimizerFactory, availabl
 __all__ += ["factory", *factory.__all__]
 from .mixed_precision import MixedPrecisionOptimizer
 __all__ += ["MixedPrecisionOptimizer"]
+from .distributed import DistributedOptimizer
+__all__ += ["DistributedOptimizer"]
