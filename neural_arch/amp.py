@@ -132,8 +132,8 @@ from .core.grad_mode import config, grad_clip
 from .core.tensor import Tensor
 from . import functional as F
 
-__all__ = ["autocast", "GradScaler", "is_autocast_enabled", "get_autocast_dtype",
-           "LOWER_PRECISION_OPS", "FLOAT32_OPS"]
+# (LOWER_PRECISION_OPS and FLOAT32_OPS are attributes too, made on first use.)
+__all__ = ["autocast", "GradScaler", "is_autocast_enabled", "get_autocast_dtype"]
 
 _F32 = np.dtype(np.float32)
 _F16 = np.dtype(np.float16)

@@ -38,7 +38,8 @@ def test_autocast_runs_products_low_and_reductions_softmax_norms_losses_in_float
     with autocast():
         h = F.linear(x, w, b)
         low = {"linear": h, "matmul": x @ w.T, "einsum": F.einsum("ij,kj->ik", x, w),
-               "conv2d": F.conv2d(img, k), "conv_transpose2d": F.conv_transpose2d(img, k.transpose(1, 0, 2, 3)),
+               "conv2d": F.conv2d(img, k),
+               "conv_transpose2d": F.conv_transpose2d(img, k.transpose(1, 0, 2, 3)),
                "relu (follows its input)": F.relu(h), "tanh": F.tanh(h), "h * 2.0": h * 2.0}
         high = {"sum": h.sum(), "mean": h.mean(1), "var": h.var(), "logsumexp": h.logsumexp(1),
                 "norm": h.norm(), "softmax": F.softmax(h), "log_softmax": F.log_softmax(h),
