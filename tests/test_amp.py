@@ -268,6 +268,30 @@ def test_call_order_errors_are_torchs():
         s.step(object())
 
 
+def test_update_with_a_new_scale_sets_it_and_keeps_the_growth_counter():
+    p = param((2,))
+    opt = na.optim.SGD([p], lr=0.1)
+    s, t = GradScaler(growth_interval=5), torch.amp.GradScaler("cpu", growth_interval=5)
+    pt = torch.nn.Parameter(torch.tensor(p.data))
+    opt_t = torch.optim.SGD([pt], lr=0.1)
+    for new in (None, 100.0, None, na.Tensor(np.array(7.0, np.float32))):
+        s.scale(p.sum()).backward()
+        t.scale(pt.sum()).backward()
+        s.step(opt)
+        t.step(opt_t)
+        s.update(new)
+        t.update(None if new is None else
+                 (new if isinstance(new, float) else torch.tensor(new.data)))
+        assert s.state_dict() == t.state_dict()
+    assert s.get_scale() == 7.0 and s.state_dict()["_growth_tracker"] == 2
+    for bad in (0.0, -2.0, math.nan, na.Tensor(np.ones(2, np.float32))):
+        s.scale(p.sum()).backward()
+        s.step(opt)
+        with pytest.raises(ValueError, match="new_scale"):
+            s.update(bad)
+        s.update()
+
+
 def test_scale_of_lists_and_the_disabled_scaler():
     a, b = param((2,)), param((2,), seed=1)
     s = GradScaler(init_scale=8.0)
