@@ -6,24 +6,25 @@ below looks names up in the same two registries, so ``'adamw'``, ``'AdamW'``,
 and spaces are ignored), and an unknown name is an error that lists the known
 ones.
 
-=====================================  =============================================
-:func:`create_optimizer`               ``(params, optimizer_name=, lr=, ...)`` or
-                                       ``(model=, optimizer_type=, learning_rate=, ...)``
-:func:`create_scheduler`               ``(optimizer, scheduler_name= | scheduler_type=,
-                                       epochs=, steps_per_epoch=, ...)``
-:func:`create_optimizer_and_scheduler` both at once, the keyword arguments split
-                                       between the two by name
-:func:`create_optimizer_with_groups`   no weight decay for parameters whose name
-                                       contains a ``no_decay`` entry
-:class:`OptimizerFactory`              ``create_optimizer(model=, config=)``,
-                                       ``create_optimizer_and_scheduler(model=, config=)``
-:func:`optimizer_builder`              seed 002's Keras dialect (``beta_1``,
-                                       ``epsilon``, ``rho``, clipping keys), Keras defaults
-:func:`build_optimizer`,               from a config dict, such as :func:`get_config`
-:func:`build_scheduler`                returns
-:func:`load_config`,                   YAML files, read with a safe loader
-:func:`save_config`
-=====================================  =============================================
+======================================  ===================================================
+:func:`create_optimizer`                ``(params, optimizer_name=, lr=, ...)`` or
+                                        ``(model=, optimizer_type=, learning_rate=, ...)``
+:func:`create_scheduler`                ``(optimizer, scheduler_name= | scheduler_type=,
+                                        epochs=, steps_per_epoch=, ...)``
+:func:`create_optimizer_and_scheduler`  both at once, the keyword arguments split
+                                        between the two by name
+:func:`create_optimizer_with_groups`    no weight decay for parameters whose name
+                                        contains a ``no_decay`` entry
+:class:`OptimizerFactory`               ``create_optimizer(model=, config=)``,
+                                        ``create_optimizer_and_scheduler(model=, config=)``
+:func:`optimizer_builder`               seed 002's Keras dialect (``beta_1``,
+                                        ``epsilon``, ``rho``, clipping keys), Keras defaults
+:func:`build_optimizer`                 from a config dict, such as :func:`get_config`
+                                        returns
+:func:`build_scheduler`                 the same for a scheduler
+:func:`load_config`                     reads a YAML config file with a safe loader
+:func:`save_config`                     writes a config as a YAML file
+======================================  ===================================================
 
 Names
 -----
