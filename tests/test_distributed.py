@@ -141,6 +141,34 @@ def test_ddp_in_one_process_is_the_module():
                                   plain[0].weight.grad.data)
 
 
+def test_sync_point_runs_once_every_gradient_is_complete():
+    # What DDP relies on: the sync point, recorded before the module's forward, runs
+    # its backward only after every later node, so the gradients it averages are final.
+    from neural_arch.distributed.ddp import _attach, _SyncPoint
+
+    class Recorder:
+        calls = []
+
+        def _after_backward(self):
+            self.calls.append([None if p.grad is None else p.grad.data.copy()
+                               for p in model.parameters()])
+
+    model = _model()
+    x, y = _data()
+    anchor = na.Tensor(np.zeros(()), requires_grad=True)
+    z = _SyncPoint(Recorder())(anchor)
+    h = model[1](model[0](x))
+    out = _attach({"logits": model[2](h), "extra": (h, "text")}, z)
+    assert isinstance(out, dict) and out["extra"][1] == "text"
+    # The loss also uses a parameter directly, after the forward pass.
+    loss = mse_loss(out["logits"], y) + (out["extra"][0] ** 2).mean() \
+        + (model[0].weight ** 2).sum()
+    loss.backward()
+    assert len(Recorder.calls) == 1 and anchor.grad is None
+    for seen, p in zip(Recorder.calls[0], model.parameters()):
+        np.testing.assert_array_equal(seen, p.grad.data)
+
+
 def test_ddp_arguments_are_checked():
     with pytest.raises(TypeError, match="wraps a Module"):
         dist.DistributedDataParallel(lambda x: x)
@@ -376,12 +404,13 @@ def test_zero1_state_dict_loads_into_an_unsharded_optimizer():
         again.load_state_dict({"state": {}, "param_groups": [], "step_count": 0})
 
 
-# ---- under mpirun ---------------------------------------------------------------------------------
+# ---- under mpirun -------------------------------------------------------------------------
 
 def _mpirun(n, *args, timeout=60):
     """Run ``mpirun -n n python args...`` from the repository root; (result, seconds)."""
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_btl_vader_single_copy_mechanism="none",
+               OMPI_MCA_rmaps_base_oversubscribe="1",
+               OMPI_MCA_btl_vader_single_copy_mechanism="none",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     start = time.monotonic()
@@ -432,6 +461,7 @@ def test_two_process_details(two_process_results):
 def test_zero1_gives_the_parameters_of_plain_data_parallelism(two_process_results):
     r = two_process_results
     assert r["zero1_vs_plain"]["identical"]
+    assert r["ddp_zero1_lars"]["identical_to_ddp"]        # DDP + LARS, sharded or not
     # Each rank keeps about half of AdamW's state (whole tensors, so not exactly half).
     plain, sharded = r["distopt_zero0"]["state_bytes"], r["distopt_zero1"]["state_bytes"]
     assert plain == 1200 and sharded < 0.6 * plain

@@ -7,16 +7,16 @@ neural_arch never initialises MPI.
 
 Three things here exist to keep a failed job from hanging:
 
-* every collective that moves data waits on a non-blocking MPI request with a
+* every collective starts with a non-blocking barrier that is waited for with a
   deadline (:func:`~neural_arch.distributed.init`'s ``timeout``), and raises
   :class:`DistributedTimeoutError` instead of waiting forever for a rank that
-  has died or that runs a different sequence of collectives;
+  has died or that runs a different sequence of collectives; once all ranks
+  have arrived, the data moves with MPI's blocking collectives, which Open MPI
+  runs much faster than its non-blocking ones for large buffers;
 * an uncaught exception on any rank prints its traceback and a one-line
   summary, then calls ``MPI_Abort``, which ends every process of the job
   (otherwise the failed rank would wait in ``MPI_Finalize`` and the others in
   their next collective);
-* object collectives (pickled Python values) are preceded by a non-blocking
-  barrier with the same deadline.
 """
 from __future__ import annotations
 
@@ -156,8 +156,6 @@ class ProcessGroup:
         if self.timeout is None:
             request.Wait()
             return
-        if request.Test():
-            return
         start = time.monotonic()
         deadline = start + self.timeout
         while not request.Test():
@@ -170,9 +168,22 @@ class ProcessGroup:
                     f"number of steps, forward/backward passes or parameters). The job "
                     f"cannot go on; set a longer timeout with init(timeout=...) or "
                     f"NEURAL_ARCH_DIST_TIMEOUT if a rank legitimately works this long alone")
-            # Yield the core at first (low latency), then sleep a little longer.
+            # Poll without pausing at first (as MPI's own blocking waits do: the others
+            # are usually just behind), then give the core away for longer and longer.
             waited = now - start
-            time.sleep(0 if waited < 0.01 else 1e-4 if waited < 1.0 else 2e-3)
+            if waited > 0.002:
+                time.sleep(0 if waited < 0.02 else 1e-4 if waited < 1.0 else 2e-3)
+
+    def arrive(self, what):
+        """Wait (with the deadline) until every rank has reached this collective.
+
+        The data-moving collectives then run as MPI's blocking ones: on Open MPI
+        those are several times faster for large buffers than the non-blocking
+        ones, and once every rank has arrived they cannot wait for a lost rank.
+        """
+        self._count += 1
+        if self.size > 1:
+            self.wait(self.comm.Ibarrier(), what)
 
     # ---- arrays --------------------------------------------------------------------
     def _mpi_op(self, op):
@@ -206,79 +217,65 @@ class ProcessGroup:
             wire = backend.to_device(wire, backend.device_of(arr))
         arr[...] = wire
 
-    def start_allreduce(self, arr, op="sum", what="all-reduce"):
-        """Begin an in-place all-reduce of the contiguous array ``arr``; returns a handle.
+    def allreduce_(self, arr, op="sum", what="all-reduce", arrived=False):
+        """All-reduce the contiguous array ``arr`` in place (``op``: sum, mean, max, min, prod).
 
-        Finish it with :meth:`finish`. Several may be in flight at once.
+        ``arrived=True``: the caller has just run :meth:`arrive` for this collective
+        (one arrival covers the buckets of one gradient all-reduce).
         """
-        self._count += 1
         if self.size == 1:
-            return (None, arr, arr, op, what)
+            return arr
+        if not arrived:
+            self.arrive(what)
         wire = self._transferable(arr)
-        req = self.comm.Iallreduce(self.MPI.IN_PLACE, wire, op=self._mpi_op(op))
-        return (req, arr, wire, op, what)
-
-    def finish(self, handle):
-        """Wait for a collective begun by :meth:`start_allreduce`; returns its array."""
-        req, arr, wire, op, what = handle
-        if req is not None:
-            self.wait(req, what)
-            self._store(arr, wire)
-        if op == "mean" and self.size > 1:
+        self.comm.Allreduce(self.MPI.IN_PLACE, wire, op=self._mpi_op(op))
+        self._store(arr, wire)
+        if op == "mean":
             arr /= self.size
         return arr
 
-    def allreduce_(self, arr, op="sum", what="all-reduce"):
-        """All-reduce the contiguous array ``arr`` in place (``op``: sum, mean, max, min, prod)."""
-        return self.finish(self.start_allreduce(arr, op, what))
-
     def broadcast_(self, arr, src=0, what="broadcast"):
         """Overwrite the contiguous array ``arr`` on every rank with rank ``src``'s."""
-        self._count += 1
         if self.size == 1:
             return arr
+        self.arrive(what)
         wire = self._transferable(arr)
-        self.wait(self.comm.Ibcast(wire, root=src), what)
+        self.comm.Bcast(wire, root=src)
         if self.rank != src:
             self._store(arr, wire)
         return arr
 
     def allgatherv(self, send, counts, out, what="all-gather"):
-        """Concatenate every rank's 1-D ``send`` (rank ``r`` gives ``counts[r]`` elements) into ``out``."""
-        self._count += 1
+        """Concatenate every rank's 1-D ``send`` into ``out`` (rank ``r`` gives ``counts[r]``)."""
         if self.size == 1:
             out[...] = send
             return out
+        self.arrive(what)
         send_wire = self._transferable(send)
         out_wire = self._transferable(out)
         displs = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
-        req = self.comm.Iallgatherv(send_wire, [out_wire, (list(counts), displs)])
-        self.wait(req, what)
+        self.comm.Allgatherv(send_wire, [out_wire, (list(counts), displs)])
         self._store(out, out_wire)
         return out
 
     # ---- Python objects ------------------------------------------------------------------
     def allgather_object(self, obj, what="all-gather of Python objects"):
         """A list of every rank's ``obj`` (pickled), in rank order."""
-        self._count += 1
         if self.size == 1:
             return [obj]
-        self.wait(self.comm.Ibarrier(), what)
+        self.arrive(what)
         return self.comm.allgather(obj)
 
     def broadcast_object(self, obj, src=0, what="broadcast of a Python object"):
         """Rank ``src``'s ``obj`` on every rank."""
-        self._count += 1
         if self.size == 1:
             return obj
-        self.wait(self.comm.Ibarrier(), what)
+        self.arrive(what)
         return self.comm.bcast(obj, root=src)
 
     def barrier(self, what="barrier"):
         """Wait until every rank has reached this call."""
-        self._count += 1
-        if self.size > 1:
-            self.wait(self.comm.Ibarrier(), what)
+        self.arrive(what)
 
     def abort(self, code=1):
         """End every process of the job now (``MPI_Abort``)."""

@@ -102,8 +102,8 @@ class GradientBuckets:
     some rank had a gradient, and stays ``None`` when no rank had one, so an
     unused parameter is treated alike everywhere.
 
-    All buckets' all-reduces are started before the first is waited for, so
-    packing and unpacking overlap with the transfers.
+    One arrival check (with the group's deadline) covers the buckets of one
+    call; each bucket is then summed by a blocking ``MPI_Allreduce``.
     """
 
     def __init__(self, params, group, bucket_cap_mb=25.0):
@@ -128,13 +128,12 @@ class GradientBuckets:
         if self._layout_changed():          # the model moved to another device or dtype
             self._build()
         n = len(self.buckets)
-        handles = []
+        g.arrive(f"gradient all-reduce ({n} bucket{'s' if n > 1 else ''}, "
+                 f"{_size(sum(b.nbytes for b in self.buckets))})")
         for i, b in enumerate(self.buckets):
             buf, missing = self._pack(b)
-            what = f"gradient all-reduce (bucket {i + 1} of {n}, {_size(b.nbytes)})"
-            handles.append((b, missing, g.start_allreduce(buf, "sum", what)))
-        for b, missing, h in handles:
-            g.finish(h)
+            g.allreduce_(buf, "sum", f"gradient all-reduce (bucket {i + 1} of {n})",
+                         arrived=True)
             self._unpack(b, missing)
 
     def _pack(self, b):

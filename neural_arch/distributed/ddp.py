@@ -73,7 +73,12 @@ def _attach(out, z):
     if isinstance(out, list):
         return [_attach(o, z) for o in out]
     if isinstance(out, dict):
-        return type(out)((k, _attach(v, z)) for k, v in out.items())
+        items = {k: _attach(v, z) for k, v in out.items()}
+        if type(out) is dict:
+            return items
+        copy = out.copy()           # keeps a subclass (OrderedDict, defaultdict, ...)
+        copy.update(items)
+        return copy
     return out
 
 

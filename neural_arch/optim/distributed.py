@@ -276,7 +276,7 @@ class DistributedOptimizer(Optimizer):
 
     @property
     def max_grad_norm(self):
-        """Global-norm clipping bound (see :attr:`Optimizer.max_grad_norm`), over all parameters."""
+        """Global-norm clipping bound over all parameters (see :attr:`Optimizer.max_grad_norm`)."""
         if self.zero_stage:
             return self._max_grad_norm
         return self.base_optimizer.max_grad_norm
@@ -413,7 +413,7 @@ class DistributedOptimizer(Optimizer):
         return mine
 
     def load_state_dict(self, state_dict):
-        """Load a state dict (of a sharded or an unsharded optimizer); each rank keeps its share."""
+        """Load a state dict (sharded or not); with ZeRO-1 each rank keeps its share."""
         if not self.zero_stage:
             self.base_optimizer.load_state_dict(state_dict)
             return

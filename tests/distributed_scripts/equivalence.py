@@ -140,17 +140,25 @@ results["zero1_resume"] = {
                      for p, q in zip(model_a.parameters(), model_b.parameters())),
     "step_count": opt_b.step_count}
 
-# 5. DDP and a ZeRO-1 DistributedOptimizer together (LARS, per-tensor trust ratios).
+# 5. DDP with LARS (per-tensor trust ratios), plain and through a ZeRO-1 DistributedOptimizer.
 lars = lambda ps: na.optim.LARS(ps, lr=1e-2, momentum=0.9, weight_decay=1e-4)  # noqa: E731
-model = dist.DistributedDataParallel(make_model(seed=R))
-opt = DistributedOptimizer(model=model, optimizer_type=na.optim.LARS, learning_rate=1e-2,
-                           momentum=0.9, weight_decay=1e-4, zero_stage=1)
-for t in range(STEPS):
-    x, y = batches(t)
-    opt.zero_grad()
-    loss_of(model, mine(x), mine(y)).backward()
-    opt.step()
-report("ddp_zero1_lars", params(model), reference(lars))
+finals = {}
+for stage in (0, 1):
+    model = dist.DistributedDataParallel(make_model(seed=R))
+    if stage:
+        opt = DistributedOptimizer(model=model, optimizer_type=na.optim.LARS,
+                                   learning_rate=1e-2, momentum=0.9, weight_decay=1e-4,
+                                   zero_stage=1)
+    else:
+        opt = lars(model.parameters())
+    for t in range(STEPS):
+        x, y = batches(t)
+        opt.zero_grad()
+        loss_of(model, mine(x), mine(y)).backward()
+        opt.step()
+    finals[stage] = params(model)
+report("ddp_zero1_lars", finals[1], reference(lars),
+       identical_to_ddp=all(np.array_equal(a, b) for a, b in zip(finals[0], finals[1])))
 
 # 6. One module call per half-batch before a single backward (two sync points).
 sgd = lambda ps: na.optim.SGD(ps, lr=0.1)  # noqa: E731
