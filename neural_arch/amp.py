@@ -49,10 +49,11 @@ runs in float32                   reductions: ``sum``, ``mean``, ``var``, ``std`
 
 The table is consulted in one place, the call of a graph node
 (:class:`~neural_arch.core.function.Function`), keyed by the node's class (see
-:data:`LOWER_PRECISION_OPS`, :data:`FLOAT32_OPS`). Outside ``autocast`` nothing
-is looked up at all: entering the outermost ``autocast`` installs the casting
-call on ``Function`` and leaving it puts the plain call back, so code that never
-uses autocast pays nothing per op. The switch is process-wide, like grad mode.
+:data:`LOWER_PRECISION_OPS`, :data:`FLOAT32_OPS`). Entering the outermost
+``autocast`` sets the engine's autocast hook (``config.autocast``), which
+``Function.__call__`` consults before unwrapping its inputs; outside ``autocast``
+the hook is None and an op pays one attribute check. The switch is process-wide,
+like grad mode.
 Run ``backward`` outside the ``autocast`` block, as in PyTorch (a backward under
 :meth:`GradScaler.scale` does so by itself).
 
@@ -189,7 +190,6 @@ class _State:
 
     dtype = None
     stack = []
-    plain_call = None     # Function.__call__ as it was before the outermost autocast
 
 
 def _is_16bit(dt):
@@ -222,22 +222,21 @@ def _cast_inputs(inputs, policy, low):
     return inputs if out is None else tuple(out)
 
 
-def _autocast_call(self, *inputs):
-    # Function.__call__ while an autocast block is open: cast the inputs of the
-    # listed ops, then record and run the op as usual.
-    policy = _POLICY.get(type(self))
+def _autocast_inputs(fn, inputs):
+    # The engine's autocast hook (core config.autocast), called by Function.__call__
+    # while an autocast block is open: cast the inputs of the listed ops.
+    policy = _POLICY.get(type(fn))
     if policy is not None:
         low = _State.dtype
         if low is not None:
             inputs = _cast_inputs(inputs, policy, low)
-    return _State.plain_call(self, *inputs)
+    return inputs
 
 
 def _push(dtype):
     if not _State.stack:
         _policy()
-        _State.plain_call = Function.__dict__["__call__"]
-        Function.__call__ = _autocast_call
+        config.autocast = _autocast_inputs
     _State.stack.append(_State.dtype)
     _State.dtype = dtype
 
@@ -245,8 +244,7 @@ def _push(dtype):
 def _pop():
     _State.dtype = _State.stack.pop()
     if not _State.stack:
-        Function.__call__ = _State.plain_call
-        _State.plain_call = None
+        config.autocast = None
 
 
 def _low_dtype(dtype, check_backend):

@@ -56,6 +56,8 @@ class Function:
         # Unwrap Tensors to arrays and note whether any input requires grad. Unary
         # and binary ops (nearly all of them) take the unrolled path: this is the
         # per-op overhead that the benchmarks measure.
+        if config.autocast is not None:     # mixed precision: amp casts the inputs
+            inputs = config.autocast(self, inputs)
         n = len(inputs)
         if n == 2:
             x0, x1 = inputs

@@ -17,11 +17,12 @@ DEFAULT_GRAD_CLIP = 1e6
 
 
 class _Config:
-    __slots__ = ("grad_enabled", "anomaly", "clip", "clamped")
+    __slots__ = ("grad_enabled", "anomaly", "clip", "clamped", "autocast")
 
     def __init__(self):
         self.grad_enabled = True   # record graphs in forward
         self.anomaly = False       # check every forward/backward result for NaN/inf
+        self.autocast = None       # (fn, inputs) -> inputs while neural_arch.amp.autocast is on
         self.clip = DEFAULT_GRAD_CLIP  # bound c of the clamp, or None for off
         self.clamped = 0           # elements clamped by the last backward
 
