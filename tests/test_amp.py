@@ -12,7 +12,6 @@ import pytest
 import neural_arch as na
 import neural_arch.functional as F
 from neural_arch.amp import GradScaler, autocast, get_autocast_dtype, is_autocast_enabled
-from neural_arch.core.function import Function
 from tests import fake_cupy
 
 torch = pytest.importorskip("torch")
