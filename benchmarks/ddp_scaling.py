@@ -173,6 +173,8 @@ def main(argv=None):
     p.add_argument("--bucket-mb", type=float, default=25.0)
     p.add_argument("--mpirun", default=shutil.which("mpirun"))
     p.add_argument("--out", default="benchmarks/results/ddp_scaling.json")
+    p.add_argument("--note", default=None, help="a remark stored in the JSON (the machine's "
+                   "load, ...)")
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker_out:
@@ -198,7 +200,8 @@ def main(argv=None):
                                             "steps", "warmup", "bucket_mb")}
     config["model"] = "MLP " + "-".join(map(str, [args.inputs, *args.hidden, args.classes]))
     config["optimizer"] = "Adam (DDP); DistributedOptimizer adam for zero0/zero1"
-    _common.write_report(args.out, "ddp_scaling", config, runs, started=started,
+    extra = {} if args.note is None else {"note": args.note}
+    _common.write_report(args.out, "ddp_scaling", config, runs, started=started, **extra,
                          mpi={"mpi4py": mpi4py.__version__,
                               "library": MPI.Get_library_version().splitlines()[0].strip()})
     header = ["processes", "step ms", "all-reduce ms", "share", "all-reduce alone ms",
