@@ -31,8 +31,9 @@ Names
 Optimizers: ``sgd``, ``adam``, ``adamw``, ``adamax``, ``nadam``, ``radam``,
 ``lion``, ``lamb``, ``lars``, ``rmsprop``, ``adagrad``, ``adadelta``, ``rprop``,
 ``asgd``, ``lbfgs``, ``shampoo``, ``sam``, ``asam``, ``lookahead``, ``pcgrad``,
-``gradnorm``, ``cmaes``, ``differential_evolution``, ``particle_swarm``; each class
-name works too, and a few aliases (``pso``, ``de``, ``sgdr``, ...; see
+``gradnorm``, ``cmaes``, ``differential_evolution``, ``particle_swarm``,
+``mixed_precision``, ``distributed``; each class name works too, and a few
+aliases (``pso``, ``de``, ``amp``, ...; see the registry table below and
 :func:`available_optimizers`). Schedulers: ``step``, ``multistep``,
 ``exponential``, ``cosine``, ``cosine_warm_restarts``, ``onecycle``, ``plateau``,
 ``warmup_cosine``, ``linear``, ``polynomial``, ``constant``, ``cyclic``,
@@ -290,6 +291,8 @@ for _name, _cls, _aliases in (
         ("cmaes", "cmaes:CMAES", ("cma",)),
         ("differential_evolution", "differential_evolution:DifferentialEvolution", ("de",)),
         ("particle_swarm", "particle_swarm:ParticleSwarmOptimization", ("pso",)),
+        ("mixed_precision", "mixed_precision:MixedPrecisionOptimizer", ("amp",)),
+        ("distributed", "distributed:DistributedOptimizer", ("zero",)),
 ):
     _OPTIMIZERS.add(_name, _cls, _aliases)
 
@@ -577,8 +580,14 @@ def _alias_target(alias):
     return target[0] if isinstance(target, tuple) else target
 
 
+#: Arguments through which a wrapper receives (or builds) its base optimizer.
+_BASE_ARGS = ("params", "model", "base_optimizer", "optimizer_type", "learning_rate")
+
+
 def _kind(cls):
-    if issubclass(cls, MetaOptimizer):
+    """'meta' (wraps a base optimizer), 'free' (gradient-free) or 'plain'."""
+    args = _signature(cls)[0]
+    if issubclass(cls, MetaOptimizer) or "base_optimizer" in args or "optimizer_type" in args:
         return "meta"
     if issubclass(cls, GradientFreeOptimizer):
         return "free"
@@ -586,16 +595,32 @@ def _kind(cls):
 
 
 def _own_args(cls):
-    """The arguments of ``cls`` itself (no params, base_optimizer or callables' owners)."""
-    args, _ = _signature(cls)
-    return {k: v for k, v in args.items() if k not in ("params", "base_optimizer")}
+    """A wrapper's own arguments: all but those that give or build its base optimizer."""
+    return {k: v for k, v in _signature(cls)[0].items() if k not in _BASE_ARGS}
+
+
+def _base_arg(cls):
+    """The argument that takes a wrapper's built base optimizer."""
+    return "base_optimizer" if "base_optimizer" in _signature(cls)[0] else "optimizer_type"
 
 
 def _base_spec(cls, kwargs, where):
-    """(name or Optimizer, dict of base keys) of a wrapper's ``base_optimizer``."""
-    default = _signature(cls)[0].get("base_optimizer", _EMPTY)
-    spec = kwargs.get("base_optimizer", default)
-    if spec is _EMPTY or spec is None:
+    """(name or Optimizer, dict of base keys) of a wrapper's ``base_optimizer``.
+
+    A wrapper whose class calls it ``optimizer_type`` (MixedPrecisionOptimizer,
+    DistributedOptimizer) takes that key too.
+    """
+    args = _signature(cls)[0]
+    given = [k for k in ("base_optimizer", "optimizer_type")
+             if k in kwargs and kwargs[k] is not None and (k in args or k == "base_optimizer")]
+    if len(given) > 1:
+        raise ConfigError(f"{where}: base_optimizer and optimizer_type both given; give one")
+    if given:
+        spec = kwargs[given[0]]
+    else:
+        spec = next((args[k] for k in ("base_optimizer", "optimizer_type")
+                     if args.get(k, _EMPTY) not in (_EMPTY, None)), None)
+    if spec is None:
         raise ConfigError(f"{where} wraps another optimizer: give base_optimizer (a name such "
                           f"as 'adam', a config dict with a 'type', or an optimizer)")
     if isinstance(spec, Optimizer):
@@ -615,6 +640,8 @@ def _valid_keys(cls, name, dialect, kwargs, where):
     if kind == "meta":
         keys = {k: "own" for k in _own_args(cls)}
         keys["base_optimizer"] = "base_optimizer"
+        if "optimizer_type" in _signature(cls)[0]:
+            keys["optimizer_type"] = "base_optimizer"
         keys["param_groups"] = "special"
         base, _ = _base_spec(cls, kwargs, where)
         base_entry, base_cls = _OPTIMIZERS.lookup(
@@ -759,6 +786,7 @@ def _prepare_meta(plan, kwargs, valid, dialect):
     own = _own_args(cls)
     spec, base_keys = _base_spec(cls, kwargs, where)
     kwargs.pop("base_optimizer", None)
+    kwargs.pop("optimizer_type", None)
     plan.kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in own}
     for key, value in plan.kwargs.items():
         if key == "weight_optimizer" and isinstance(value, str):
@@ -878,12 +906,11 @@ def _construct_meta(plan, source):
             isinstance(shared, (list, tuple)) and all(isinstance(p, Tensor) for p in shared)):
         kwargs["shared_parameters"] = [item[1] if isinstance(item, tuple) else item for item in
                                        source.select(shared, f"{where}: shared_parameters")]
+    kwargs[_base_arg(plan.cls)] = base
+    if _signature(plan.cls)[0].get("params", None) is _EMPTY:
+        kwargs["params"] = None                  # the base optimizer holds them
     try:
-        if "base_optimizer" in _signature(plan.cls)[0] and "params" not in _signature(
-                plan.cls)[0]:
-            opt = plan.cls(base, **kwargs)
-        else:
-            opt = plan.cls(None, base_optimizer=base, **kwargs)
+        opt = plan.cls(**kwargs)
         per_group = getattr(opt, "_own_defaults", {})
         for i, (group, over) in enumerate(zip(opt.param_groups, plan.own_groups or ())):
             fixed = sorted(set(over) - set(per_group))
@@ -894,7 +921,7 @@ def _construct_meta(plan, source):
             group.update(opt.validate_group(over))
     except (TypeError, ValueError) as exc:
         raise _context(exc, where) from None
-    _RECIPES[opt] = _derive_optimizer(opt)
+    _RECIPES[opt] = _derive_optimizer(opt, given=plan.kwargs)
     return opt
 
 
@@ -1083,8 +1110,12 @@ def create_optimizer_with_groups(model, optimizer_name, lr=None, weight_decay=0.
 
 # ---- optimizers: configs of built objects ----------------------------------------------------
 
-def _derive_optimizer(opt):
-    """The canonical config of ``opt``, read off the object."""
+def _derive_optimizer(opt, given=None):
+    """The canonical config of ``opt``, read off the object.
+
+    ``given``: a wrapper's own arguments as it was built with them, for those it
+    does not keep as attributes (None for an object built by hand).
+    """
     cls = type(opt)
     name = _OPTIMIZERS.name_of(cls)
     if name is None:
@@ -1093,7 +1124,7 @@ def _derive_optimizer(opt):
     config = {"type": name}
     kind = _kind(cls)
     if kind == "meta":
-        return _derive_meta(opt, config)
+        return _derive_meta(opt, config, given)
     if kind == "free":
         config.update({k: _export(v) for k, v in opt._hyper.items()})
         config["seed"] = opt.seed
@@ -1134,10 +1165,10 @@ def _derive_optimizer(opt):
     return config
 
 
-def _derive_meta(opt, config):
+def _derive_meta(opt, config, given):
     own = _own_args(type(opt))
     own_defaults = getattr(opt, "_own_defaults", {})
-    for key in own:
+    for key, default in own.items():
         if key in own_defaults:
             value = own_defaults[key]
         elif key == "weight_optimizer":
@@ -1146,11 +1177,14 @@ def _derive_meta(opt, config):
         elif key == "shared_parameters":
             value = None if opt.shared_parameters is None else \
                 _param_ids(opt.shared_parameters, opt)
-        elif hasattr(opt, key):
+        elif hasattr(opt, key) and not callable(getattr(opt, key)):
             value = getattr(opt, key)
+        elif given is not None and (key in given or default is not _EMPTY):
+            value = given.get(key, default)
         else:
             raise ConfigError(f"{type(opt).__name__} does not keep its argument {key!r}, so "
-                              f"its config cannot be read off the object")
+                              f"the config of one built by hand cannot be read off it; build "
+                              f"it with create_optimizer to keep its config")
         config[key] = _export(value)
     base = get_config(opt.base_optimizer)
     groups = base.pop("param_groups", None)
@@ -1573,7 +1607,10 @@ def _plan_nested(config, where, epochs, steps):
     opt_plan = _prepare_optimizer(name, opt, f"{where}: 'optimizer'")
     sched_plan = None
     if config.get("scheduler") is not None:
-        sched = _section(config["scheduler"], f"{where}: 'scheduler'")
+        sched = config["scheduler"]
+        if isinstance(sched, str):                      # scheduler: cosine
+            sched = {"type": sched}
+        sched = _section(sched, f"{where}: 'scheduler'")
         if "type" not in sched:
             raise ConfigError(f"{where}: the 'scheduler' section needs a 'type'; known "
                               f"schedulers: {', '.join(available_schedulers())}")

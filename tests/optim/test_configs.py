@@ -19,7 +19,6 @@ import neural_arch.optim as optim
 from neural_arch.optim import (ConfigError, OptimizerFactory, build_optimizer, build_scheduler,
                                create_optimizer, create_scheduler, get_config, load_config,
                                save_config)
-from neural_arch.optim._meta import MetaOptimizer
 from neural_arch.optim.gradient_free import GradientFreeOptimizer
 
 CONFIGS = pathlib.Path(__file__).parent / "configs"
@@ -82,9 +81,10 @@ def assert_same_optimizer(a, b):
         assert len(ga["params"]) == len(gb["params"])
         assert {k: v for k, v in ga.items() if k != "params"} == \
             {k: v for k, v in gb.items() if k != "params"}
-    if isinstance(a, MetaOptimizer):
+    if hasattr(a, "base_optimizer"):
         assert_same_optimizer(a.base_optimizer, b.base_optimizer)
-        for key in ("k", "alpha", "reduction", "seed", "num_tasks", "weight_lr"):
+        for key in ("k", "alpha", "reduction", "seed", "num_tasks", "weight_lr", "use_amp",
+                    "zero_stage"):
             assert getattr(a, key, None) == getattr(b, key, None), key
     if isinstance(a, GradientFreeOptimizer):
         assert a._hyper == b._hyper and a.seed == b.seed
@@ -118,6 +118,9 @@ OPTIMIZERS = {
     "differential_evolution": dict(population_size=10, mutation_factor=0.6,
                                    strategy="rand1bin", seed=2),
     "particle_swarm": dict(swarm_size=7, topology="ring", seed=3),
+    "mixed_precision": dict(base_optimizer="sgd", lr=0.1, use_amp=False, init_scale=1024.0,
+                            growth_interval=10),
+    "distributed": dict(base_optimizer="adam", lr=1e-2, zero_stage=1, bucket_cap_mb=1.0),
 }
 
 
@@ -362,6 +365,8 @@ def test_an_optimizer_section_alone_and_the_factory_default_config():
     assert sched is None
     assert factory.create_scheduler(opt, {"optimizer": {"type": "sgd"},
                                           "scheduler": {"type": "linear"}}).total_iters == 5
+    assert factory.create_scheduler(opt, {"optimizer": {"type": "sgd"},
+                                          "scheduler": "cosine"}).T_max == 5
     with pytest.raises(ConfigError, match="needs a config"):
         OptimizerFactory().create_optimizer(model())
 

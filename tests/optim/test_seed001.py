@@ -4,9 +4,10 @@ Every block about optimizers, schedulers, clipping and configs runs as written,
 with ``neural_arch.optim`` in place of ``optimizers``, a small model in place of
 the user's, and a short loop over random batches in place of the user's
 dataloader (``loss = model(batch)`` becomes a forward pass and an MSE loss). The
-monitor blocks are run by ``test_monitor.py``. ``MixedPrecisionOptimizer`` and
-``DistributedOptimizer`` do not exist in neural_arch (no mixed precision or
-multi-process training yet), so their two blocks are not run.
+monitor blocks are run by ``test_monitor.py``, the ``MixedPrecisionOptimizer``
+and ``DistributedOptimizer`` blocks by ``test_mixed_precision.py`` and
+``tests/test_distributed.py`` (its ``world_size=4`` needs four MPI processes);
+here only their configs, which come from the same registry.
 """
 from __future__ import annotations
 
@@ -500,3 +501,19 @@ def test_optimizer_training(model):
 
     assert not np.isnan(float(loss.data))
     assert optimizer.step_count == 1 and scheduler.last_epoch == 1
+
+
+# ---- Performance Optimization: the wrappers' configs -----------------------------------------
+
+def test_mixed_precision_and_distributed_optimizers_have_configs(model):
+    from neural_arch.optim import DistributedOptimizer, MixedPrecisionOptimizer
+
+    config = {"type": "mixed_precision", "base_optimizer": "adamw", "learning_rate": 1e-4,
+              "use_amp": True}
+    mp_optimizer = na.optim.build_optimizer(model, config)
+    assert type(mp_optimizer) is MixedPrecisionOptimizer and mp_optimizer.use_amp
+    assert na.optim.get_config(mp_optimizer)["base_optimizer"]["lr"] == 1e-4
+    dist_optimizer = create_optimizer(model=model, optimizer_type="distributed",
+                                      base_optimizer="adamw", learning_rate=1e-4)
+    assert type(dist_optimizer) is DistributedOptimizer
+    assert type(dist_optimizer.base_optimizer) is AdamW
