@@ -375,6 +375,22 @@ def test_zero1_clips_over_all_parameters_and_schedulers_reach_the_base():
     assert opt.base_optimizer.param_groups[0]["lr"] == 0.25
 
 
+@pytest.mark.parametrize("stage", [0, 1])
+def test_added_groups_are_optimized(stage):
+    model = _model()
+    opt = DistributedOptimizer(model[0].parameters(), "sgd", 0.1, zero_stage=stage)
+    opt.add_param_group({"params": model[2].parameters(), "lr": 0.5})
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    assert sum(len(g["params"]) for g in opt.base_optimizer.param_groups) == 4
+    before = [p.data.copy() for p in model.parameters()]
+    x, y = _data()
+    mse_loss(model(x), y).backward()
+    grads = [p.grad.data.copy() for p in model.parameters()]
+    opt.step()
+    for p, b, g, lr in zip(model.parameters(), before, grads, [0.1, 0.1, 0.5, 0.5]):
+        np.testing.assert_allclose(p.data, b - lr * g, rtol=1e-12)
+
+
 def test_closure_loss_is_returned():
     model = _model()
     opt = DistributedOptimizer(model.parameters(), na.optim.LBFGS, lr=1, max_iter=3)
@@ -462,6 +478,7 @@ def test_zero1_gives_the_parameters_of_plain_data_parallelism(two_process_result
     r = two_process_results
     assert r["zero1_vs_plain"]["identical"]
     assert r["ddp_zero1_lars"]["identical_to_ddp"]        # DDP + LARS, sharded or not
+    assert r["zero1_added_group"] == {"identical": True, "replicas_equal": True}
     # Each rank keeps about half of AdamW's state (whole tensors, so not exactly half).
     plain, sharded = r["distopt_zero0"]["state_bytes"], r["distopt_zero1"]["state_bytes"]
     assert plain == 1200 and sharded < 0.6 * plain

@@ -160,6 +160,22 @@ for stage in (0, 1):
 report("ddp_zero1_lars", finals[1], reference(lars),
        identical_to_ddp=all(np.array_equal(a, b) for a, b in zip(finals[0], finals[1])))
 
+# 5b. A group added after construction: ZeRO-1 shards it too, and still equals plain.
+finals = {}
+for stage in (0, 1):
+    model = make_model(seed=R)
+    opt = DistributedOptimizer(model[0].parameters(), "adam", 1e-2, zero_stage=stage)
+    opt.add_param_group({"params": model[2].parameters(), "lr": 3e-2})
+    for t in range(STEPS):
+        x, y = batches(t)
+        opt.zero_grad()
+        loss_of(model, mine(x), mine(y)).backward()
+        opt.step()
+    finals[stage] = params(model)
+results["zero1_added_group"] = {
+    "identical": all(np.array_equal(a, b) for a, b in zip(finals[0], finals[1])),
+    "replicas_equal": replicas_equal(finals[1])}
+
 # 6. One module call per half-batch before a single backward (two sync points).
 sgd = lambda ps: na.optim.SGD(ps, lr=0.1)  # noqa: E731
 model = dist.DistributedDataParallel(make_model())
