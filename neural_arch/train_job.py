@@ -657,7 +657,8 @@ def _train(cfg, quiet, progress, stream, distributed=False):
     say(f"neural-arch train: {cfg['model']['name']} ({n_params:,} parameters), "
         f"{cfg['optimizer']['name']}, {len(Xtr)} train / {len(Xte)} test digits, "
         f"{cfg['epochs']} epochs, device {device}"
-        + (f", {world} processes (batch {cfg['batch_size']} each)" if group else ""))
+        + (f", {world} process{'es' if world > 1 else ''} (batch {cfg['batch_size']} each)"
+           if group else ""))
     history = []
     start = time.perf_counter()
     for epoch in range(1, cfg["epochs"] + 1):
