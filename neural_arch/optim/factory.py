@@ -1313,10 +1313,13 @@ def _construct_scheduler(plan, optimizer):
             sched = cls(optimizer, **kwargs)
     except (TypeError, ValueError) as exc:
         raise _context(exc, where) from None
-    config = _derive_scheduler(sched, required_exact=False)
-    if config is None:
-        config = {"type": plan.entry.name, **_generic_scheduler_config(cls, kwargs)}
-    _RECIPES[sched] = config
+    try:
+        config = _derive_scheduler(sched, required_exact=False) or \
+            {"type": plan.entry.name, **_generic_scheduler_config(cls, kwargs)}
+    except ConfigError:
+        config = None               # it holds a function: get_config will say so
+    if config is not None:
+        _RECIPES[sched] = config
     return sched
 
 

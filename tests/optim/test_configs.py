@@ -313,6 +313,9 @@ def test_a_scheduler_whose_arguments_are_not_kept_has_no_config_unless_the_facto
         get_config(optim.OneCycleLR(sgd(), max_lr=0.1, total_steps=10))
     with pytest.raises(ConfigError, match="function"):
         get_config(optim.CyclicLR(sgd(), 0.01, 0.1, scale_fn=lambda x: 1.0))
+    built = create_scheduler(sgd(), "cyclic", base_lr=0.01, max_lr=0.1, scale_fn=lambda x: 1.0)
+    with pytest.raises(ConfigError, match="function"):
+        get_config(built)
     with pytest.raises(ConfigError, match="get_config expects"):
         get_config(3)
 
