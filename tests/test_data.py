@@ -436,3 +436,19 @@ def test_make_regression_recovers_its_coefficients():
     assert 0.008 < resid.std() < 0.012                    # the noise level asked for
     X1, y1 = make_regression(seed=0)
     assert X1.shape == (200, 1) and y1.shape == (200, 1) and y1.dtype == np.float32
+
+
+def test_sampler_decides_the_indices_and_their_order():
+    ds = TensorDataset(na.arange(10).astype("float32"), na.arange(10))
+    loader = DataLoader(ds, batch_size=3, sampler=[9, 1, 4, 4, 0])
+    batches = [b.targets.numpy().tolist() for b in loader]
+    assert batches == [[9, 1, 4], [4, 0]] and len(loader) == 2
+    assert len(DataLoader(ds, batch_size=3, drop_last=True, sampler=[9, 1, 4, 4, 0])) == 1
+
+
+def test_sampler_with_shuffle_or_without_len_is_refused():
+    ds = TensorDataset(na.arange(4).astype("float32"))
+    with pytest.raises(ValueError, match="sampler and shuffle=True"):
+        DataLoader(ds, shuffle=True, sampler=[0, 1])
+    with pytest.raises(TypeError, match="sampler must be an iterable"):
+        DataLoader(ds, sampler=iter([0, 1]))

@@ -130,6 +130,10 @@ class DataLoader:
     device : str, optional
         Where the batches' Tensors live (``'cpu'``, ``'cuda'``, ``'cuda:N'``). When
         omitted, host data goes to the default device and device data stays put.
+    sampler : iterable of int, optional
+        Yields the dataset indices of one epoch, in order (for example a
+        :class:`~neural_arch.distributed.DistributedSampler`); it has ``__len__``
+        and excludes ``shuffle=True``.
 
     Notes
     -----
@@ -148,7 +152,7 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False,
-                 collate_fn=None, generator=None, *, seed=None, device=None):
+                 collate_fn=None, generator=None, *, seed=None, device=None, sampler=None):
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError("DataLoader needs a dataset with __len__ and __getitem__, got "
                             f"{type(dataset).__name__}")
@@ -166,16 +170,26 @@ class DataLoader:
         self.drop_last = _check_flag("drop_last", drop_last)
         self.collate_fn = collate_fn
         self.device = device
+        if sampler is not None:
+            if self.shuffle:
+                raise ValueError("DataLoader: sampler and shuffle=True exclude each other "
+                                 "(the sampler decides the order)")
+            if not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+                raise TypeError("DataLoader: sampler must be an iterable of indices with "
+                                f"__len__ (e.g. a DistributedSampler), got {sampler!r}")
+        self.sampler = sampler
         if generator is not None or seed is not None:
             self.generator = _as_generator(generator, seed)
         else:
             self.generator = None           # the global generator, looked up per epoch
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self):
+        if self.sampler is not None:
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
