@@ -43,6 +43,8 @@ import yaml
 
 from . import backend, io
 from . import nn, optim
+from .optim import factory
+from .optim.gradient_free import GradientFreeOptimizer
 from .core.grad_mode import no_grad
 from .core.tensor import Tensor
 from .data import DataLoader, Subset, TensorDataset, load_digits
@@ -261,26 +263,27 @@ def _int_list(value, key, allow_empty=True):
 
 
 def _optimizer_classes() -> dict:
-    """The optimizers of :mod:`neural_arch.optim` that a plain training loop can drive.
+    """The registered optimizers (:mod:`neural_arch.optim.factory`) a plain loop can drive.
 
-    By lower-case class name. Left out: wrappers that take a ``base_optimizer``
-    (SAM, Lookahead, ...) and optimizers whose ``step`` needs a closure (LBFGS).
+    By canonical registry name. Left out: wrappers that take a ``base_optimizer``
+    (SAM, Lookahead, ...), optimizers whose ``step`` needs a closure (LBFGS) and the
+    gradient-free searches, which evaluate the loss themselves.
     """
     out = {}
-    for name in dir(optim):
-        cls = getattr(optim, name)
-        if not (isinstance(cls, type) and issubclass(cls, optim.Optimizer)) \
-                or cls is optim.Optimizer:
+    for name in factory.available_optimizers():
+        cls = factory.get_optimizer_class(name)
+        if not issubclass(cls, optim.Optimizer) or issubclass(cls, GradientFreeOptimizer):
             continue
         try:
             init = inspect.signature(cls.__init__).parameters
             closure = inspect.signature(cls.step).parameters.get("closure")
         except (TypeError, ValueError):
             continue
-        if "base_optimizer" in init or name in _CLOSURE_ONLY or (
-                closure is not None and closure.default is inspect.Parameter.empty):
+        if "base_optimizer" in init or "optimizer_type" in init \
+                or cls.__name__ in _CLOSURE_ONLY or (
+                    closure is not None and closure.default is inspect.Parameter.empty):
             continue
-        out.setdefault(name.lower(), cls)
+        out[name] = cls
     return out
 
 
