@@ -8,7 +8,7 @@ import os
 import sys
 
 # Document the source tree this file belongs to, installed or not.
-sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import neural_arch  # noqa: E402
 
@@ -36,7 +36,13 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_preserve_defaults = True
 
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_generated"]
+
+# A type in a NumPy docstring ("dict name -> Parameter") becomes cross-references word
+# by word; a word that names several attributes ("name": Tensor.name, Backend.name)
+# would stop a -W build although the link is harmless (without nitpicky, words that
+# name nothing are not reported either).
+suppress_warnings = ["ref.python"]
 templates_path = []
 html_static_path = []
 html_theme = "alabaster"
@@ -63,6 +69,72 @@ def _append_algorithm_box(app, what, name, obj, options, lines):
     lines.extend(body.splitlines())
 
 
+# ---- modules of a package documented on pages of their own ------------------------------
+
+#: Submodules whose names the package page leaves out, because a page of their own
+#: documents them (``automodule:: <module>`` with ``:members:``); ``tests/test_docs.py``
+#: checks that each page does. Keys: the package page; values: module -> its page.
+OWN_PAGES = {
+    "api/optim": {
+        "neural_arch.optim.lr_scheduler": "api/lr_scheduler",
+        "neural_arch.optim.schedules": "api/schedules",
+        "neural_arch.optim.clipping": "api/clipping",
+        "neural_arch.optim.factory": "api/factory",
+        "neural_arch.optim.deep_supervision": "api/deep_supervision",
+        "neural_arch.optim.monitor": "api/monitor",
+    },
+}
+
+
+def _skip_members_with_own_page(app, what, name, obj, skip, options):
+    """On a package page, skip the members defined in a submodule with its own page."""
+    own = OWN_PAGES.get(app.env.docname)
+    if what == "module" and own and getattr(obj, "__module__", None) in own:
+        return True
+    return None
+
+
+# ---- the optimizer pictures ------------------------------------------------------------
+
+DOCS = os.path.dirname(os.path.abspath(__file__))
+FIGURES = os.path.join(DOCS, "_generated", "figures")
+
+
+def _make_figures_module():
+    """docs/make_figures.py, imported from its path."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "make_figures", os.path.join(DOCS, "make_figures.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_figures"] = module     # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _figures_are_current(make_figures):
+    """True when every picture is newer than the script and the library's code."""
+    pngs = [os.path.join(FIGURES, name) for name in make_figures.figure_names()]
+    if not all(os.path.exists(p) for p in pngs):
+        return False
+    sources = [os.path.join(DOCS, "make_figures.py")]
+    for root, _, files in os.walk(os.path.join(DOCS, "..", "neural_arch")):
+        sources += [os.path.join(root, f) for f in files if f.endswith(".py")]
+    return min(map(os.path.getmtime, pngs)) >= max(map(os.path.getmtime, sources))
+
+
+def _make_figures(app):
+    """Draw the optimizer pictures, unless they are newer than everything they show.
+
+    They are drawn into ``docs/_generated/figures`` (not committed) by running the
+    optimizers, so the pages always show what the code does now.
+    """
+    make_figures = _make_figures_module()
+    if not _figures_are_current(make_figures):
+        make_figures.main(["--out", FIGURES])
+
+
 def setup(app):
     # Priority above napoleon's (500): the class docstring is converted already.
     app.connect("autodoc-process-docstring", _append_algorithm_box, priority=600)
+    app.connect("autodoc-skip-member", _skip_members_with_own_page)
+    app.connect("builder-inited", _make_figures)
