@@ -3,8 +3,10 @@
 Build with ``sphinx-build -W -b html docs docs/_build/html`` from the repository root
 (the ``docs`` extra installs what it needs).
 """
+import functools
 import inspect
 import os
+import re
 import sys
 
 # Document the source tree this file belongs to, installed or not.
@@ -49,11 +51,36 @@ html_theme = "alabaster"
 html_title = f"neural_arch {release}"
 
 
+_UNDERLINE = re.compile(r"^([-=~^\"'`#*+])\1*$")
+
+
+def _sections_to_rubrics(lines):
+    """Turn the section titles of a docstring into rubrics.
+
+    A module docstring appended to a class must not open sections of the page (they
+    would appear in its table of contents as if they were the page's own).
+    """
+    out = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        below = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.strip() and not line.startswith(" ") and _UNDERLINE.match(below) \
+                and len(below) >= len(line.rstrip()) and (not out or not out[-1].strip()):
+            out += [f".. rubric:: {line.strip()}", ""]
+            i += 2
+            continue
+        out.append(line)
+        i += 1
+    return out
+
+
 def _append_algorithm_box(app, what, name, obj, options, lines):
     """After an optimizer class's own docstring, show its file's docstring.
 
     Each optimizer file opens with the update rule as the paper's algorithm box, the
-    reference and the defaults, and the class docstring points there.
+    reference and the defaults, and the class docstring points there. A link to the
+    optimizer's family page (with the pictures) follows.
     """
     from neural_arch.optim import Optimizer
     if what != "class" or not isinstance(obj, type) or not issubclass(obj, Optimizer) \
@@ -66,7 +93,16 @@ def _append_algorithm_box(app, what, name, obj, options, lines):
     from sphinx.ext.napoleon.docstring import NumpyDocstring
     body = str(NumpyDocstring(doc, app.config, app, "module", obj.__module__, module))
     lines.extend(["", f".. rubric:: Algorithm (``{obj.__module__}``)", ""])
-    lines.extend(body.splitlines())
+    lines.extend(_sections_to_rubrics(body.splitlines()))
+    family = _families().get(obj)
+    if family is not None:
+        lines.extend(["", f"Its family, with pictures of its path on two test functions: "
+                          f":doc:`/optimizers/{family}`.", ""])
+
+
+def _families():
+    """Optimizer class -> the name of its family page (from make_figures.RUNS)."""
+    return {run.cls: run.family for run in reversed(_make_figures_module().RUNS)}
 
 
 # ---- modules of a package documented on pages of their own ------------------------------
@@ -100,8 +136,9 @@ DOCS = os.path.dirname(os.path.abspath(__file__))
 FIGURES = os.path.join(DOCS, "_generated", "figures")
 
 
+@functools.lru_cache(maxsize=None)
 def _make_figures_module():
-    """docs/make_figures.py, imported from its path."""
+    """docs/make_figures.py, imported from its path (once)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         "make_figures", os.path.join(DOCS, "make_figures.py"))
