@@ -35,8 +35,8 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 from ._args import accepts_aliases, betas, flag, non_negative
-from ._kernels import (bias_correction, descend_, effective_grad, moving_average_,
-                       scratch_like)
+from ._kernels import (bias_correction, blocks, decoupled_weight_decay_, descend_,
+                       effective_grad, moving_average_)
 from .optimizer import Optimizer, state_view
 
 __all__ = ["Adam", "adam_update"]
@@ -62,27 +62,51 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps
     maximize : bool
         Ascend instead of descend.
     scratch : ndarray, optional
-        A work array of ``param``'s shape; allocated when omitted.
+        A work array of ``param``'s shape; when omitted, one is allocated (only
+        block-sized for large arrays on the CPU, see :func:`._kernels.blocks`).
+    """
+    return adam_kernel(param, grad, exp_avg, exp_avg_sq, step=step, lr=lr, beta1=beta1,
+                       beta2=beta2, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                       max_exp_avg_sq=max_exp_avg_sq, maximize=maximize, scratch=scratch)
+
+
+def adam_kernel(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps,
+                weight_decay, amsgrad, max_exp_avg_sq, maximize, scratch,
+                decoupled_weight_decay=0.0):
+    """:func:`adam_update`, with AdamW's decoupled decay as an extra first row.
+
+    Shared by Adam and AdamW so that the decay, too, runs block by block: as a
+    separate pass it would stream a large parameter through memory once more.
+
+    The last row is computed in the order of Kingma & Ba's Algorithm 1 remark
+    (bias corrections folded into the step size and ``ε``)::
+
+        γ/(1-β1^t) · m_t / (√v_t / √(1-β2^t) + ε)
+            = γ√(1-β2^t)/(1-β1^t) · m_t / (√v_t + ε√(1-β2^t))
+
+    which is the same number up to rounding with one pass fewer.
     """
     if amsgrad and max_exp_avg_sq is None:
         raise ValueError("amsgrad=True needs the max_exp_avg_sq array")
     xp = get_array_module(param)
-    theta, m, v, s = param, exp_avg, exp_avg_sq, scratch_like(param, scratch)
-    g = effective_grad(grad, theta, weight_decay, maximize, out=s)  # g_t = ±∇f + λθ
-    moving_average_(m, g, beta1, out=s)               # m_t = β1 m + (1-β1) g_t
-    g = effective_grad(grad, theta, weight_decay, maximize, out=s)  # (s was used up: again)
-    xp.multiply(g, g, out=s)
-    moving_average_(v, s, beta2, out=s)               # v_t = β2 v + (1-β2) g_t²
-    if amsgrad:
-        xp.maximum(max_exp_avg_sq, v, out=max_exp_avg_sq)   # v_max = max(v_max, v_t)
-        v = max_exp_avg_sq
     bc1, bc2 = bias_correction(beta1, step), bias_correction(beta2, step)
-    xp.sqrt(v, out=s)
-    s /= bc2 ** 0.5
-    s += eps                                          # √v̂_t + ε,  v̂_t = v_t / (1-β2^t)
-    xp.divide(m, s, out=s)
-    descend_(theta, s, lr / bc1, out=s)               # θ_t = θ - γ m̂_t / (√v̂_t + ε)
-    return theta
+    step_size, eps_hat = lr * bc2 ** 0.5 / bc1, eps * bc2 ** 0.5
+    for theta, dtheta, m, v, v_max, s in blocks(param, grad, exp_avg, exp_avg_sq,
+                                                max_exp_avg_sq, scratch=scratch):
+        decoupled_weight_decay_(theta, lr, decoupled_weight_decay)  # θ = θ(1-γλ) (AdamW)
+        g = effective_grad(dtheta, theta, weight_decay, maximize, out=s)  # g_t = ±∇f + λθ
+        moving_average_(m, g, beta1, out=s)                 # m_t = β1 m + (1-β1) g_t
+        g = effective_grad(dtheta, theta, weight_decay, maximize, out=s)  # (s used up)
+        xp.multiply(g, g, out=s)
+        moving_average_(v, s, beta2, out=s)                 # v_t = β2 v + (1-β2) g_t²
+        if amsgrad:
+            xp.maximum(v_max, v, out=v_max)                 # v_max = max(v_max, v_t)
+            v = v_max
+        xp.sqrt(v, out=s)
+        s += eps_hat                                        # √v_t + ε√(1-β2^t)
+        xp.divide(m, s, out=s)
+        descend_(theta, s, step_size, out=s)                # θ_t = θ - γ m̂_t/(√v̂_t + ε)
+    return param
 
 
 class Adam(Optimizer):

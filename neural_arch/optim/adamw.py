@@ -25,8 +25,7 @@ State: as Adam.
 from __future__ import annotations
 
 from ._args import accepts_aliases
-from ._kernels import decoupled_weight_decay_
-from .adam import Adam, adam_update
+from .adam import Adam, adam_kernel
 
 __all__ = ["AdamW", "adamw_update"]
 
@@ -39,10 +38,11 @@ def adamw_update(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, ep
     Arguments as :func:`~neural_arch.optim.adam.adam_update`, except that
     ``weight_decay`` is the decoupled rate ``λ`` (``θ ← θ(1 - lr·λ)``).
     """
-    decoupled_weight_decay_(param, lr, weight_decay)                   # θ = θ (1 - γλ)
-    return adam_update(param, grad, exp_avg, exp_avg_sq, step=step, lr=lr, beta1=beta1,
+    # θ = θ (1 - γλ), then Adam's rows without the L2 term (block by block, in one kernel)
+    return adam_kernel(param, grad, exp_avg, exp_avg_sq, step=step, lr=lr, beta1=beta1,
                        beta2=beta2, eps=eps, weight_decay=0.0, amsgrad=amsgrad,
-                       max_exp_avg_sq=max_exp_avg_sq, maximize=maximize, scratch=scratch)
+                       max_exp_avg_sq=max_exp_avg_sq, maximize=maximize, scratch=scratch,
+                       decoupled_weight_decay=weight_decay)
 
 
 class AdamW(Adam):

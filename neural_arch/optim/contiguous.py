@@ -13,6 +13,9 @@ array of ``p``'s shape (a view), so ``state_dict`` is the same as without
 contiguous mode. When the fast path cannot apply (a parameter without a
 gradient, parameters whose state drifted apart, an optimizer that is not
 elementwise) the update runs per tensor on the views, which is equally correct.
+A group of large tensors (two kernel blocks each on average, on the CPU) is
+also updated per tensor on the views: for it the copy of the gradients into the
+flat buffer would cost more than the per-tensor calls it saves.
 
 Code that replaces ``p.data`` by a new array (rather than writing into it) is
 noticed at the next step: the new values are copied into the flat buffer and
@@ -21,7 +24,10 @@ the group.
 """
 from __future__ import annotations
 
+from operator import is_, itemgetter, methodcaller
+
 from ..backend import device_of, get_array_module
+from . import _kernels
 from .optimizer import _grad_array, _is_array
 
 __all__ = ["flatten_parameters", "FlatBucket", "FlatGroup"]
@@ -57,6 +63,9 @@ class FlatBucket:
     param, grad, scratch : 1-D arrays
         The flat parameters, the gathered gradients and a scratch buffer for the
         kernels.
+    large_tensors : bool
+        True when the tensors average two kernel blocks or more (on the CPU):
+        :meth:`step` then updates them one by one, without gathering.
     param_views : list of arrays
         ``param_views[i]`` is ``params[i].data``.
     """
@@ -75,6 +84,9 @@ class FlatBucket:
         for p, v in zip(self.params, self.param_views):
             p.data = v
         self.grad = xp.empty_like(self.param)
+        block = _kernels.BLOCK_BYTES // self.param.itemsize
+        self.large_tensors = (device_of(self.param) == "cpu"
+                              and self.param.size >= 2 * block * len(self.params))
         self.grad_views = self.views(self.grad)
         self.scratch = xp.empty_like(self.param)
         self.state_buffers = {}      # state key -> flat array
@@ -98,13 +110,14 @@ class FlatBucket:
 
     def gather_grads(self):
         """Copy every gradient into the flat ``grad``; False if one is missing."""
+        copyto = get_array_module(self.grad).copyto
         for p, gv in zip(self.params, self.grad_views):
             g = p.grad
             if g is None:
                 return False
             a = _grad_array(p, g)
             if a is not gv:
-                gv[...] = a
+                copyto(gv, a)
         return True
 
     def pack_state(self, optimizer):
@@ -114,28 +127,31 @@ class FlatBucket:
         are copied into one and replaced by views (so after a successful pack,
         ``state[p][key]`` is always a view). Scalars (``step``) must agree.
         """
+        # This runs on every step, over every parameter: the loops over the states
+        # are written with map() and operator functions, which run at C speed (with
+        # 1,000 parameters, generator expressions took longer than the update itself).
         states = [optimizer.state[p] for p in self.params]
         first = states[0]
         if not first:
             return {} if not any(states) else None
         keys = first.keys()
-        if any(s.keys() != keys for s in states):
+        if not all(map(keys.__eq__, map(methodcaller("keys"), states))):
             return None
         flat, adopt = {}, []
         for k in keys:
-            v0 = first[k]
+            values = list(map(itemgetter(k), states))
+            v0 = values[0]
             if _is_array(v0):
                 views = self.state_views.get(k)
-                if views is not None and all(s[k] is v for s, v in zip(states, views)):
+                if views is not None and all(map(is_, values, views)):
                     flat[k] = self.state_buffers[k]
                     continue
-                if any(not _is_array(s[k]) or s[k].shape != shape
-                       or s[k].dtype != self.param.dtype
-                       for s, shape in zip(states, self.shapes)):
+                if any(not _is_array(v) or v.shape != shape or v.dtype != self.param.dtype
+                       for v, shape in zip(values, self.shapes)):
                     return None
                 adopt.append(k)
             else:
-                if any(_is_array(s[k]) or not s[k] == v0 for s in states):
+                if any(map(_is_array, values)) or values.count(v0) != len(values):
                     return None
                 flat[k] = v0
         for k in adopt:
@@ -173,8 +189,15 @@ class FlatBucket:
                     s[k] = v
 
     def step(self, optimizer, group):
-        """Update the bucket: once over the flat arrays when possible, else per tensor."""
-        if optimizer.elementwise and self.gather_grads():
+        """Update the bucket: once over the flat arrays when possible, else per tensor.
+
+        Buckets of large tensors (on average at least two kernel blocks each, see
+        :func:`._kernels.blocks`) are updated per tensor, on the views: there a
+        kernel call per tensor costs little next to the arithmetic, while
+        gathering the gradients into the flat buffer would cost a copy of them
+        all, and another pass through memory, every step.
+        """
+        if (optimizer.elementwise and not self.large_tensors and self.gather_grads()):
             flat = self.pack_state(optimizer)
             if flat is not None:
                 optimizer._update(self.param, self.grad, flat, group)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 from ._args import accepts_aliases, flag, non_negative, unit_interval
-from ._kernels import descend_, effective_grad, scratch_like
+from ._kernels import blocks, descend_, effective_grad
 from .optimizer import Optimizer
 
 __all__ = ["SGD", "sgd_update"]
@@ -53,32 +53,32 @@ def sgd_update(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening
     fresh_buffer : bool
         True on the buffer's first step: it takes ``g_t`` itself (``b_1 = g_1``).
     scratch : ndarray, optional
-        A work array of ``param``'s shape; allocated when omitted.
+        A work array of ``param``'s shape; when omitted, one is allocated (only
+        block-sized for large arrays on the CPU, see :func:`._kernels.blocks`).
     """
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError("Nesterov momentum requires a momentum and zero dampening")
     xp = get_array_module(param)
-    theta, s = param, scratch_like(param, scratch)
-    g = effective_grad(grad, theta, weight_decay, maximize, out=s)    # g_t = ±∇f + λθ
-    if momentum != 0:
-        b = momentum_buffer
-        if fresh_buffer:
-            xp.copyto(b, g)                                            # b_1 = g_1
-        elif dampening == 0:
-            b *= momentum
-            b += g                                                     # b_t = μ b + g_t
-        else:
-            b *= momentum
-            xp.multiply(g, 1 - dampening, out=s)                      # (uses up g)
-            b += s                                                     # b_t = μ b + (1-τ) g_t
-        if nesterov:
-            # θ_t = θ - γ (g_t + μ b_t), applied term by term to need one scratch array
-            descend_(theta, g, lr, out=s)
-            descend_(theta, b, lr * momentum, out=s)
-            return theta
-        g = b
-    descend_(theta, g, lr, out=s)                                      # θ_t = θ - γ g_t
-    return theta
+    for theta, dtheta, b, s in blocks(param, grad, momentum_buffer, scratch=scratch):
+        g = effective_grad(dtheta, theta, weight_decay, maximize, out=s)  # g_t = ±∇f + λθ
+        if momentum != 0:
+            if fresh_buffer:
+                xp.copyto(b, g)                                        # b_1 = g_1
+            elif dampening == 0:
+                b *= momentum
+                b += g                                                 # b_t = μ b + g_t
+            else:
+                b *= momentum
+                xp.multiply(g, 1 - dampening, out=s)                  # (uses up g)
+                b += s                                                 # b_t = μ b + (1-τ) g_t
+            if nesterov:
+                # θ_t = θ - γ (g_t + μ b_t), applied term by term to need one scratch array
+                descend_(theta, g, lr, out=s)
+                descend_(theta, b, lr * momentum, out=s)
+                continue
+            g = b
+        descend_(theta, g, lr, out=s)                                  # θ_t = θ - γ g_t
+    return param
 
 
 class SGD(Optimizer):
