@@ -10,6 +10,7 @@ import pytest
 
 import neural_arch as na
 from neural_arch.optim import SGD, Adam, AdamW, Optimizer, required
+from tests.helpers import torch
 from tests.optim.cases import CASES
 
 
@@ -363,12 +364,16 @@ def test_repr_lists_groups():
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_state_uses_pytorch_key_names(case):
     p = P(3)
-    opt = case.cls([p], **({"momentum": 0.9} if case.cls is SGD else {"amsgrad": True}))
+    opt = case.cls([p], **case.full)
     quad_loss(p).backward()
     opt.step()
-    expected = {"momentum_buffer"} if case.cls is SGD else {
-        "step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
-    assert set(opt.state[p]) == expected
+    assert set(opt.state[p]) == case.state_keys
+    if case.torch_name is not None and torch is not None:      # the twin's own keys
+        tp = torch.ones(3, dtype=torch.float64, requires_grad=True)
+        topt = getattr(torch.optim, case.torch_name)([tp], **case.to_torch(case.full))
+        (tp * tp).sum().backward()
+        topt.step()
+        assert set(topt.state[tp]) == case.state_keys
 
 
 # ---- the examples of seed 003, with a tiny model made of Parameters --------------------
@@ -472,11 +477,7 @@ def test_updates_on_the_fake_cupy_device_equal_the_cpu(case, contiguous):
     fake_cupy.register()
     rng = np.random.default_rng(42)
     kwargs = case.sample(rng)
-    kwargs.update(weight_decay=0.1, maximize=True)
-    if case.cls is SGD:
-        kwargs.update(momentum=0.5, dampening=0.0, nesterov=True)
-    else:
-        kwargs.update(amsgrad=True)
+    kwargs.update(case.full)                 # every optional feature on
     shapes = [(3, 2), (2,), ()]
     init = [rng.normal(size=s) for s in shapes]
     grads = [[rng.normal(size=s) for s in shapes] for _ in range(4)]

@@ -5,7 +5,8 @@ LARS has no PyTorch twin, so its parity runs here: against pytorch-optimizer's
 (``eps=0``, 1-D tensors excluded, ``‖g‖ > 0``), and against the paper's
 Algorithm 1 written out below in plain NumPy with its own analytic gradients,
 which also covers ``eps``, ``exclude_1d=False`` and the zero-norm conventions.
-The table row (``cases_classic.py``) brings state_dict resume and convergence.
+The table row (``cases.py``) brings state_dict resume, contiguous mode,
+state keys, the fake CuPy and convergence.
 """
 from __future__ import annotations
 
@@ -15,12 +16,11 @@ import pytest
 import neural_arch as na
 from neural_arch.optim.lars import LARS, lars_trust_ratio, lars_update
 from tests.helpers import requires_torch
-from tests.optim.cases import mlp_arrays, na_mlp, torch_mlp, train
-from tests.optim.cases_classic import CASES, sample_lars
+from tests.optim.cases import get_case, mlp_arrays, na_mlp, sample_lars, torch_mlp, train
 from tests.optim.test_parity import assert_same
 from tests.optim.test_state_dict import assert_identical, snapshot
 
-LARS_CASE = next(c for c in CASES if c.name == "lars")
+LARS_CASE = get_case("lars")
 
 try:
     from pytorch_optimizer import LARS as ReferenceLARS

@@ -16,8 +16,9 @@ installed) where its variant is the same:
   below 10 it is our ``bias_correction=False`` exactly, and without weight decay
   also our default (the trust ratio normalises away the bias corrections).
 
-The table's convergence problems do not suit LAMB (see ``cases_adaptive.py``):
-its convergence is shown with a decaying learning rate and a shifted Rosenbrock.
+LAMB's table row (``cases.py``) reaches both convergence problems with a
+decaying learning rate, Rosenbrock shifted away from θ = 0; the tests below add
+LAMB on two tensors of different scales and Lion's cycle at a constant lr.
 """
 from __future__ import annotations
 
@@ -28,8 +29,7 @@ import neural_arch as na
 from neural_arch import backend
 from neural_arch.optim import LAMB, Lion
 from tests.helpers import requires_torch, torch
-from tests.optim.cases import mlp_arrays, na_mlp, quadratic, torch_mlp, train
-from tests.optim.cases_adaptive import CASES
+from tests.optim.cases import get_case, mlp_arrays, na_mlp, quadratic, torch_mlp, train
 from tests.optim.test_parity import _close
 
 try:
@@ -40,8 +40,10 @@ except ImportError:          # the reference tests against it are skipped, not f
 requires_ptopt = pytest.mark.skipif(pytorch_optimizer is None or torch is None,
                                     reason="pytorch-optimizer (and torch) not installed")
 
-ROWS = {c.name: c for c in CASES}
-LION_CASE, LAMB_CASE = ROWS["lion"], ROWS["lamb"]
+#: The rows of the optimizers this module was written with (Adamax, NAdam, RAdam have
+#: PyTorch twins and their parity in test_parity.py).
+CASES = [get_case(name) for name in ("adamax", "nadam", "radam", "lion", "lamb")]
+LION_CASE, LAMB_CASE = get_case("lion"), get_case("lamb")
 STEPS = 200
 RTOL = 1e-10
 
@@ -358,33 +360,6 @@ def test_lamb_contiguous_mode_updates_per_tensor_with_the_same_numbers():
     assert calls[:4] == [(3, 5), (5,), (5, 2), (2,)]      # one trust ratio per tensor
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
-
-
-def _decayed(opt, factor):
-    opt.register_step_post_hook(lambda o, args, kwargs: setattr(o, "lr", o.lr * factor))
-    return opt
-
-
-@pytest.mark.parametrize("maximize", [False, True])
-def test_lamb_with_a_decaying_lr_reaches_the_quadratic_minimum(maximize):
-    params, loss, minimizer = quadratic()        # starts at θ = 0: trust ratio 1 at first
-    opt = _decayed(LAMB(params, lr=0.1, maximize=maximize), 0.99)
-    train(opt, params, (lambda: -loss()) if maximize else loss, 1000)
-    assert np.abs(params[0].data - minimizer).max() < 1e-4
-
-
-def test_lamb_with_a_decaying_lr_reaches_the_minimum_of_a_shifted_rosenbrock():
-    # One 2-vector layer, shifted by 3: LAMB's steps scale with ‖θ‖, so the valley must
-    # not pass through θ = 0, as the table's Rosenbrock (from (-1.2, 1)) does.
-    shift = 3.0
-    p = na.Parameter(np.array([-1.2, 1.0]) + shift)
-
-    def loss():
-        x, y = p[0] - shift, p[1] - shift
-        return (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
-    opt = _decayed(LAMB([p], lr=0.05), 0.995)
-    train(opt, [p], loss, 2000)
-    assert np.abs(p.data - (1.0 + shift)).max() < 1e-2
 
 
 # ==== all five optimizers of this task ================================================
