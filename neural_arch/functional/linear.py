@@ -12,7 +12,7 @@ from ..core.function import Function
 from ._util import needs_grad
 from .linalg import einsum, matmul
 from .reduce import sum as _sum
-from .shape import reshape, transpose
+from .shape import broadcast_to
 
 __all__ = ["linear", "bilinear"]
 
@@ -36,18 +36,57 @@ class Linear(Function):
 
     def backward(self, gy):
         x, w = self.inputs[0], self.inputs[1]
+        has_bias = len(self.inputs) == 3
+        need_w, need_b = needs_grad(w), has_bias and needs_grad(self.inputs[2])
         gx = matmul(gy, w) if needs_grad(x) else None
         gw = gb = None
-        if needs_grad(w):
-            # Leading (batch) dims of x and gy fold into one: gw = gy^T x.
-            x2 = x if x.ndim == 2 else reshape(x, (-1, x.shape[-1]))
-            g2 = gy if gy.ndim == 2 else reshape(gy, (-1, gy.shape[-1]))
-            gw = matmul(transpose(g2), x2)
-        if len(self.inputs) == 2:
-            return gx, gw
-        if needs_grad(self.inputs[2]):
+        if need_w:
+            # gw = gy^T x (leading dims folded) and gb = sum of gy: one node.
+            if need_b:
+                gw, gb = LinearParamGrads(True)(gy, x)
+            else:
+                gw = LinearParamGrads(False)(gy, x)
+        elif need_b:
             gb = _sum(gy, tuple(range(gy.ndim - 1))) if gy.ndim > 1 else gy
-        return gx, gw, gb
+        if has_bias:
+            return gx, gw, gb
+        return gx, gw
+
+
+class LinearParamGrads(Function):
+    """The weight and bias gradients of ``linear`` from its output gradient ``gy``.
+
+    ``forward(gy, x)`` returns ``gw = gy^T x`` (all leading dims of ``gy`` and ``x``
+    folded into one) and, with ``bias``, ``gb``, the sum of ``gy`` over those dims.
+    One node for what would otherwise be a transpose, a matmul and a sum, in the
+    backward pass of every linear layer; its own backward (for second derivatives)
+    is ``d gy = x ggw^T + ggb`` and ``d x = gy ggw``.
+    """
+
+    def __init__(self, bias):
+        self.bias = bias
+
+    def forward(self, gy, x):
+        xp = get_array_module(gy, x)
+        g2 = gy.reshape(-1, gy.shape[-1]) if gy.ndim != 2 else gy
+        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        gw = xp.matmul(g2.T, x2)
+        if not self.bias:
+            return gw
+        # 16-bit gradients are summed in float32 (the engine casts the result to the
+        # bias's dtype), as the separate sum node did under autocast.
+        return gw, g2.sum(axis=0, dtype=xp.float32 if g2.dtype.itemsize < 4 else None)
+
+    def backward(self, ggw, ggb=None):
+        gy, x = self.inputs
+        d_gy = d_x = None
+        if ggw is not None:
+            d_gy = linear(x, ggw) if needs_grad(gy) else None     # x ggw^T: gy's shape
+            d_x = matmul(gy, ggw) if needs_grad(x) else None       # gy ggw: x's shape
+        if ggb is not None and needs_grad(gy):
+            ggb = broadcast_to(ggb, tuple(gy.shape))
+            d_gy = ggb if d_gy is None else d_gy + ggb
+        return d_gy, d_x
 
 
 def _linear_mismatch(x, w):

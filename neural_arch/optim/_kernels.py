@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from ..backend import device_of, get_array_module
 
-__all__ = ["scratch_like", "blocks", "BLOCK_BYTES", "effective_grad", "moving_average_",
-           "bias_correction", "decoupled_weight_decay_", "descend_"]
+__all__ = ["scratch_like", "scratch_for", "blocks", "BLOCK_BYTES", "effective_grad",
+           "moving_average_", "bias_correction", "decoupled_weight_decay_", "descend_"]
 
 #: Bytes of each array in one block of :func:`blocks`. The five or six arrays of an
 #: Adam block (parameter, gradient, two moments, scratch) then take about 3 MiB,
@@ -43,6 +43,36 @@ def scratch_like(param, scratch=None):
         raise ValueError(f"scratch buffer has shape {scratch.shape} and dtype {scratch.dtype}; "
                          f"expected those of the parameter, {param.shape} and {param.dtype}")
     return scratch
+
+
+def scratch_for(optimizer, param):
+    """The scratch array for one update of ``param`` by ``optimizer``, kept between steps.
+
+    In contiguous mode, the flat group's own buffer (``optimizer._scratch``).
+    Otherwise, on the CPU, a view in ``param``'s shape of one flat buffer per dtype
+    that the optimizer keeps, as long as the largest parameter that asked for one:
+    it saves allocating a fresh parameter-sized array per tensor per step (and the
+    page faults when the allocator gave that memory back to the OS). Parameters
+    that :func:`blocks` splits, and arrays on other devices (whose allocators keep
+    pools), get None: the kernel then allocates its own.
+    """
+    scratch = optimizer._scratch(param)
+    if scratch is not None:
+        return scratch
+    if device_of(param) != "cpu" or param.size >= 2 * (BLOCK_BYTES // param.itemsize):
+        return None
+    kept = optimizer.__dict__.get("_kept_scratch")
+    if kept is None:
+        kept = optimizer._kept_scratch = {}         # (shape, dtype) -> view; dtype -> buffer
+    view = kept.get((param.shape, param.dtype))
+    if view is None:
+        buf = kept.get(param.dtype)
+        if buf is None or buf.size < param.size:
+            # A new, longer buffer: views of the old one are dropped with it.
+            kept.clear()
+            buf = kept[param.dtype] = get_array_module(param).empty(param.size, param.dtype)
+        view = kept[param.shape, param.dtype] = buf[:param.size].reshape(param.shape)
+    return view
 
 
 def blocks(param, *arrays, scratch=None):

@@ -36,7 +36,7 @@ from __future__ import annotations
 from ..backend import get_array_module
 from ._args import accepts_aliases, betas, flag, non_negative
 from ._kernels import (bias_correction, blocks, decoupled_weight_decay_, descend_,
-                       effective_grad, moving_average_)
+                       effective_grad, moving_average_, scratch_for)
 from .optimizer import Optimizer, state_view
 
 __all__ = ["Adam", "adam_update"]
@@ -164,4 +164,4 @@ class Adam(Optimizer):
                     lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
                     weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
                     max_exp_avg_sq=state.get("max_exp_avg_sq"), maximize=group["maximize"],
-                    scratch=self._scratch(param))
+                    scratch=scratch_for(self, param))

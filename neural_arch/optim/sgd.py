@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 from ._args import accepts_aliases, flag, non_negative, unit_interval
-from ._kernels import blocks, descend_, effective_grad
+from ._kernels import blocks, descend_, effective_grad, scratch_for
 from .optimizer import Optimizer
 
 __all__ = ["SGD", "sgd_update"]
@@ -129,4 +129,4 @@ class SGD(Optimizer):
                    momentum=momentum, dampening=group["dampening"],
                    weight_decay=group["weight_decay"], nesterov=group["nesterov"],
                    maximize=group["maximize"], fresh_buffer=fresh,
-                   scratch=self._scratch(param))
+                   scratch=scratch_for(self, param))

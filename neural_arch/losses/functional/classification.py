@@ -17,6 +17,7 @@ import numpy as np
 
 from ...backend import get_array_module
 from ...core.function import Function
+from ...core.grad_mode import config
 from ...functional import (clip, exp, expm1, log, log_softmax, minimum, norm, sigmoid,
                            softplus, sqrt, squeeze, take_along_axis, unsqueeze, where)
 from ...functional import pow as _pow
@@ -174,6 +175,54 @@ class SoftmaxCrossEntropy(Function):
         return gx, gt
 
 
+class IndexCrossEntropy(Function):
+    """Cross-entropy of logits ``x`` of shape ``(N, C)`` against class indices ``t``
+    of shape ``(N,)``, every one in ``[0, C)``: the common case of classification.
+
+    The loss of row ``n`` is ``log sum_c e^(x_nc) - x_(n, t_n)``; with a
+    ``divisor`` the losses are summed and divided by it (``N`` for the mean, 1 for
+    the sum), without one they are returned per row. The same node as
+    :class:`SoftmaxCrossEntropy` for a one-hot target, but it picks the target
+    logits by index instead of multiplying by a one-hot array, and
+    :func:`cross_entropy` reaches it after two range checks instead of building
+    that array, a validity mask and a normaliser: per step of a small classifier
+    that work cost as much as the softmax itself. Backward,
+    ``gx = g (softmax(x) - onehot(t)) / divisor``, is made of differentiable ops
+    on a softmax node of ``x`` (the one-hot array is a constant), so second
+    derivatives still work.
+    """
+
+    def __init__(self, divisor):
+        self.divisor = divisor
+
+    def forward(self, x, t):
+        xp = get_array_module(x, t)
+        s = x - x.max(axis=1, keepdims=True)          # shifted: exp cannot overflow
+        e = xp.exp(s)
+        z = e.sum(axis=1, keepdims=True)
+        loss = xp.log(z[:, 0])
+        loss -= s[xp.arange(len(t)), t]               # log_softmax(x)[n, t_n], negated
+        e /= z
+        self.p = e                                    # softmax(x), kept for backward
+        if self.divisor is None:
+            return loss
+        return loss.sum() / self.divisor
+
+    def backward(self, gy):
+        x, t = self.inputs
+        xp = get_array_module(self.p)
+        onehot = xp.zeros_like(self.p)
+        onehot[xp.arange(len(t)), raw(t)] = 1
+        p = _KnownSoftmax(1, self.p)(x)
+        if self.divisor is None:
+            g = unsqueeze(gy, 1)
+        elif self.divisor == 1:
+            g = gy
+        else:
+            g = gy / self.divisor
+        return g * (p - onehot), None
+
+
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
     """Cross-entropy between logits and class indices or class probabilities.
@@ -270,6 +319,17 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             dense = dense * (n_classes / input.size)
         return SoftmaxCrossEntropy(axis, reduction != "none")(input, dense)
 
+    if (input.ndim == 2 and w is None and eps == 0 and config.autocast is None
+            and t.dtype.kind in "iu"
+            and t.shape == (input.shape[0],) and t.size
+            and not 0 <= ignore_index < n_classes
+            and 0 <= t.min() and t.max() < n_classes):
+        # The common case (a batch of logits, class indices all in range, no class
+        # weights, no smoothing): one fused node, no one-hot array. The mean is then
+        # over all N rows, since none of them can be ignored. (Under autocast the
+        # general path runs: its node is the one autocast's float32 policy lists.)
+        divisor = {"mean": t.size, "sum": 1, "none": None}[reduction]
+        return IndexCrossEntropy(divisor)(input, t)
     _check_index_target(t, input, axis, name, ignore_index)
     valid = t != ignore_index
     classes = xp.arange(n_classes).reshape((n_classes,) + (1,) * (input.ndim - axis - 1))
