@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import neural_arch as na
-from neural_arch.optim import _kernels, adam_update, adamw_update, sgd_update
+from neural_arch.optim import _kernels, adam_update, adamw_update, contiguous, sgd_update
 from neural_arch.optim._kernels import blocks
 
 
@@ -90,6 +90,23 @@ def test_blocks_keep_small_or_strided_arrays_whole(make, tiny_blocks):
     assert part[0] is a and part[1] is b and part[2].shape == a.shape
 
 
+def test_per_tensor_steps_reuse_one_kept_scratch_buffer():
+    params = _model(8, [(30, 20), (20,), (7, 3)])
+    opt = na.optim.Adam(params, lr=0.01)
+    for p in params:
+        p.grad = na.Tensor(np.ones(p.shape))
+    opt.step()
+    (buf,) = [v for k, v in opt._kept_scratch.items() if not isinstance(k, tuple)]
+    assert buf.shape == (600,)                   # as long as the largest parameter
+    tracemalloc.start()
+    try:
+        opt.step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2000                           # no parameter-sized array (4800 bytes)
+
+
 def test_adam_step_on_a_large_array_allocates_one_block_of_scratch():
     n = 1 << 20                                      # 4 MiB per float32 array
     theta, grad, m, v = (np.ones(n, np.float32) for _ in range(4))
@@ -109,11 +126,17 @@ def _model(seed, shapes):
     return [na.Parameter(rng.normal(size=s)) for s in shapes]
 
 
+@pytest.fixture
+def small_per_tensor_limit(monkeypatch):
+    """Tensors of 64 bytes (8 float64 elements) and more count as large."""
+    monkeypatch.setattr(contiguous, "PER_TENSOR_BYTES", 64)
+
+
 @pytest.mark.parametrize("cls, kwargs", [(na.optim.Adam, dict(lr=0.01, amsgrad=True)),
                                          (na.optim.SGD, dict(lr=0.1, momentum=0.9))])
 def test_contiguous_groups_of_large_tensors_update_per_tensor_without_gathering(
-        cls, kwargs, tiny_blocks):
-    shapes = [(6, 5), (40,), (3, 11)]           # 103 elements, about 4 blocks each
+        cls, kwargs, small_per_tensor_limit, tiny_blocks):
+    shapes = [(6, 5), (40,), (3, 11)]           # 103 elements: large, and blocked too
     flat_params, ref_params = _model(2, shapes), _model(2, shapes)
     flat = cls(flat_params, contiguous=True, **kwargs)
     ref = cls(ref_params, **kwargs)
@@ -137,8 +160,8 @@ def test_contiguous_groups_of_large_tensors_update_per_tensor_without_gathering(
     assert (bucket.grad == 7.0).all()
 
 
-def test_contiguous_groups_of_small_tensors_still_gather(tiny_blocks):
-    params = _model(4, [(3,), (2, 2), (5,)])    # 12 elements: under two blocks per tensor
+def test_contiguous_groups_of_small_tensors_still_gather(small_per_tensor_limit):
+    params = _model(4, [(3,), (2, 2), (5,)])    # 12 elements: 32 bytes per tensor
     opt = na.optim.Adam(params, contiguous=True, lr=0.01)
     (bucket,) = opt._flat[0].buckets
     assert not bucket.large_tensors
