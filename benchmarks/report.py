@@ -37,11 +37,11 @@ from __future__ import annotations
 from . import _common  # noqa: F401  (first: pins the thread pools to one thread)
 
 import argparse  # noqa: E402
-import ast  # noqa: E402
 import concurrent.futures  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import pathlib  # noqa: E402
+import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -142,36 +142,44 @@ def cuda_device():
 
 # ---- finding and running the benchmarks ------------------------------------------------------
 
-def cli_options(path):
-    """The option strings (``--quick``, ...) that a module's ``add_argument`` calls declare.
+def cli_options(package_dir, name, timeout=120):
+    """The options that ``python -m <package>.<name> --help`` lists in its usage line.
 
-    Read from the source, so nothing is imported or run.
+    Returns ``(options, problem)``: the set of ``--long`` option strings, and None,
+    or an empty set and what went wrong when ``--help`` failed.
     """
-    tree = ast.parse(pathlib.Path(path).read_text(encoding="utf-8"))
-    options = set()
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "add_argument"):
-            for arg in node.args:
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) \
-                        and arg.value.startswith("--"):
-                    options.add(arg.value)
-    return options
+    package_dir = pathlib.Path(package_dir)
+    try:
+        proc = subprocess.run([sys.executable, "-m", f"{package_dir.name}.{name}", "--help"],
+                              cwd=package_dir.parent, env=subprocess_env(),
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return set(), f"a --help that answers within {timeout} s"
+    if proc.returncode != 0:
+        return set(), f"a working --help (exit status {proc.returncode})"
+    # The usage paragraph lists every option, so the prose of a description that
+    # mentions an option does not count.
+    usage = proc.stdout.split("usage:", 1)[1].split("\n\n", 1)[0] if "usage:" in proc.stdout \
+        else ""
+    return set(re.findall(r"(?<![\w-])(--[A-Za-z][\w-]*)", usage)), None
 
 
 def discover(package_dir=PACKAGE_DIR):
-    """Every benchmark module of ``package_dir``: ``{name: missing options}``.
+    """Every benchmark module of ``package_dir``: ``{name: what it lacks}``.
 
-    Private modules (``_common``) and this report are left out. A module whose
-    ``missing`` list is empty follows the contract and is run.
+    Each module is asked for ``--help`` (all at once, in subprocesses); what it
+    lacks is the list of the options ``--quick`` and ``--out`` missing from its
+    usage line, or a working ``--help``. A module that lacks nothing follows the
+    contract and is run. Private modules (``_common``) and this report are left out.
     """
+    names = [path.stem for path in sorted(pathlib.Path(package_dir).glob("*.py"))
+             if not path.stem.startswith("_") and path.stem != "report"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        answers = list(pool.map(lambda n: cli_options(package_dir, n), names))
     found = {}
-    for path in sorted(pathlib.Path(package_dir).glob("*.py")):
-        name = path.stem
-        if name.startswith("_") or name == "report":
-            continue
-        options = cli_options(path)
-        found[name] = [o for o in REQUIRED_OPTIONS if o not in options]
+    for name, (options, problem) in zip(names, answers):
+        found[name] = [problem] if problem else [o for o in REQUIRED_OPTIONS
+                                                 if o not in options]
     return found
 
 
@@ -668,7 +676,7 @@ def benchmark_tables(data, labels, gpu_present):
             out.append(implementation_table(case, rows, labels, gpu_present, False))
     elif is_rows(results) and all(not isinstance(v, (dict, list))
                                   for r in results.values() for v in r.values()):
-        out.append(implementation_table("", results, labels, gpu_present, True))
+        out.append(implementation_table("implementation", results, labels, gpu_present, True))
     elif isinstance(results, list) and results and all(isinstance(r, dict) for r in results):
         keys = list(dict.fromkeys(k for r in results for k, v in r.items()
                                   if not isinstance(v, (dict, list))))
@@ -856,7 +864,8 @@ def not_run_section(missing, gpu_present):
     text = []
     for name, lacks in missing.items():
         part = [f"### {name} (not run)",
-                f"`benchmarks/{name}.py` lacks {' and '.join(f'`{o}`' for o in lacks)}, "
+                f"`benchmarks/{name}.py` lacks "
+                f"{' and '.join(f'`{o}`' if o.startswith('--') else o for o in lacks)}, "
                 f"so the report cannot run it as `python -m benchmarks.{name} --quick "
                 "--out FILE.json`."]
         committed = PACKAGE_DIR / "results" / f"{name}.json"
@@ -995,9 +1004,10 @@ def main(argv=None):
     only = None
     if args.only is not None:
         only = {s.strip() for s in args.only.split(",") if s.strip()}
-        unknown = sorted(only - set(discover()))
-        if unknown:
-            p.error(f"unknown benchmarks {unknown}; choose from {sorted(discover())}")
+        names = sorted(path.stem for path in PACKAGE_DIR.glob("*.py")
+                       if not path.stem.startswith("_") and path.stem != "report")
+        if sorted(only - set(names)):
+            p.error(f"unknown benchmarks {sorted(only - set(names))}; choose from {names}")
     build_report(args.out_dir, args.quick, timeout, only)
     return 0
 

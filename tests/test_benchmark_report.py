@@ -125,18 +125,28 @@ def test_quick_report_says_why_gpu_columns_are_empty(quick_run, report):
 
 # ---- finding the benchmarks --------------------------------------------------------------
 
-def test_discover_reads_the_options_from_the_source(tmp_path, report):
-    (tmp_path / "good.py").write_text(
-        "import argparse\np = argparse.ArgumentParser()\n"
-        "p.add_argument('--quick', action='store_true')\np.add_argument('--out')\n")
-    (tmp_path / "no_quick.py").write_text(
-        "def main(p):\n    p.add_argument('--out', default='x.json')\n"
-        "    p.add_argument('--repeat', type=int)\n")
-    (tmp_path / "nothing.py").write_text("print('--quick --out')\n")   # a string is no option
-    (tmp_path / "_private.py").write_text("")
-    (tmp_path / "report.py").write_text("")
-    assert report.discover(tmp_path) == {"good": [], "no_quick": ["--quick"],
-                                         "nothing": ["--quick", "--out"]}
+def test_discover_asks_each_module_for_its_options(tmp_path, report):
+    pkg = tmp_path / "fakebench"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    parser = "import argparse\np = argparse.ArgumentParser(description='uses --quick')\n"
+    (pkg / "good.py").write_text(
+        parser + "p.add_argument('--quick', action='store_true')\np.add_argument('--out')\n"
+        "p.parse_args()\n")
+    (pkg / "shared.py").write_text(               # options added by a helper elsewhere
+        "from ._helpers import parser\nparser().parse_args()\n")
+    (pkg / "_helpers.py").write_text(
+        "import argparse\ndef parser():\n    p = argparse.ArgumentParser()\n"
+        "    p.add_argument('--quick', action='store_true')\n"
+        "    p.add_argument('--out')\n    return p\n")
+    (pkg / "no_quick.py").write_text(           # the description's '--quick' does not count
+        parser + "p.add_argument('--out')\np.add_argument('--quickly')\np.parse_args()\n")
+    (pkg / "no_parser.py").write_text("print('run me with --quick --out x.json')\n")
+    (pkg / "broken.py").write_text("raise ImportError('nope')\n")
+    (pkg / "report.py").write_text("raise SystemExit(1)\n")
+    assert report.discover(pkg) == {
+        "broken": ["a working --help (exit status 1)"], "good": [],
+        "no_parser": ["--quick", "--out"], "no_quick": ["--quick"], "shared": []}
 
 
 def test_the_package_benchmarks_are_found(report):
