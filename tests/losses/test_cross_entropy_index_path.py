@@ -53,6 +53,42 @@ def test_index_node_equals_the_general_path_with_gradients_and_hvp(reduction):
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_third_derivatives_equal_the_general_path(reduction):
+    x0, t = _case(8)
+    rng = np.random.default_rng(9)
+    v, w = rng.normal(size=(2,) + x0.shape)
+    out = []
+    for fast in (True, False):
+        x = na.Tensor(x0, requires_grad=True)
+        loss = cross_entropy(x, t, reduction=reduction) if fast else \
+            _general(x, t, x0.shape[1], reduction)
+        s = loss if reduction != "none" else (loss * na.Tensor(np.arange(1.0, 6.0))).sum()
+        (g,) = na.autograd.grad(s, [x], create_graph=True)
+        (h,) = na.autograd.grad((g * na.Tensor(v)).sum(), [x], create_graph=True)
+        (k,) = na.autograd.grad((h * na.Tensor(w)).sum(), [x])
+        out.append(k.numpy())
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_gradient_is_differentiable_in_the_output_gradient(reduction):
+    x0, t = _case(10)
+    v = np.random.default_rng(11).normal(size=x0.shape)
+    gy0 = np.arange(1.0, 6.0) if reduction == "none" else np.array(1.7)
+    out = []
+    for fast in (True, False):
+        x = na.Tensor(x0, requires_grad=True)
+        gy = na.Tensor(gy0, requires_grad=True)
+        loss = cross_entropy(x, t, reduction=reduction) if fast else \
+            _general(x, t, x0.shape[1], reduction)
+        (g,) = na.autograd.grad(loss, [x], grad_outputs=[gy], create_graph=True)
+        gx, ggy = na.autograd.grad((g * na.Tensor(v)).sum(), [x, gy])
+        out.append((gx.numpy(), ggy.numpy()))
+    for fast, general in zip(*out):
+        np.testing.assert_allclose(fast, general, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_index_node_gradcheck_and_gradgradcheck(reduction):
     x0, t = _case(3, n=3, c=5)
     xs = [na.Tensor(x0, requires_grad=True)]

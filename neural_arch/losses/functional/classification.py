@@ -181,15 +181,13 @@ class IndexCrossEntropy(Function):
 
     The loss of row ``n`` is ``log sum_c e^(x_nc) - x_(n, t_n)``; with a
     ``divisor`` the losses are summed and divided by it (``N`` for the mean, 1 for
-    the sum), without one they are returned per row. The same node as
-    :class:`SoftmaxCrossEntropy` for a one-hot target, but it picks the target
+    the sum), without one they are returned per row. The same loss as
+    :class:`SoftmaxCrossEntropy` with a one-hot target, but it picks the target
     logits by index instead of multiplying by a one-hot array, and
     :func:`cross_entropy` reaches it after two range checks instead of building
     that array, a validity mask and a normaliser: per step of a small classifier
-    that work cost as much as the softmax itself. Backward,
-    ``gx = g (softmax(x) - onehot(t)) / divisor``, is made of differentiable ops
-    on a softmax node of ``x`` (the one-hot array is a constant), so second
-    derivatives still work.
+    that work cost as much as the softmax itself. Its backward is one
+    :class:`IndexCrossEntropyGrad` node.
     """
 
     def __init__(self, divisor):
@@ -210,17 +208,58 @@ class IndexCrossEntropy(Function):
 
     def backward(self, gy):
         x, t = self.inputs
+        return IndexCrossEntropyGrad(self.p, raw(t), self.divisor)(x, gy), None
+
+
+class IndexCrossEntropyGrad(Function):
+    """``gx = gy (softmax(x) - onehot(t)) / divisor``: the gradient of
+    :class:`IndexCrossEntropy` as one node of ``(x, gy)``.
+
+    One node where the general path needs four (a softmax node, a one-hot
+    constant, a subtraction and two products): this is the backward of the loss
+    of every classification step. ``gy`` is 0-d for a summed loss, one value per
+    row without a divisor. The node's own backward, written with differentiable
+    ops on a softmax node of ``x``, gives second (and higher) derivatives:
+    with ``G = gy / divisor`` (per row) and ``h = ggx G``,
+
+    * ``d x = p (h - sum_c h p)``, the softmax's vector-Jacobian product;
+    * ``d gy = sum ggx (p - onehot) / divisor``, over the classes (per row) or
+      over everything (0-d ``gy``).
+    """
+
+    def __init__(self, p, t, divisor):
+        self.p, self.t, self.divisor = p, t, divisor
+
+    def forward(self, x, gy):
+        xp = get_array_module(self.p)
+        d = self.p.copy()
+        d[xp.arange(len(self.t)), self.t] -= 1        # p - onehot (exact where p ~ 1)
+        g = gy if self.divisor is None else gy / self.divisor
+        d *= g if g.ndim == 0 else g[:, None]
+        return d
+
+    def _onehot(self):
         xp = get_array_module(self.p)
         onehot = xp.zeros_like(self.p)
-        onehot[xp.arange(len(t)), raw(t)] = 1
+        onehot[xp.arange(len(self.t)), self.t] = 1
+        return onehot
+
+    def backward(self, ggx):
+        x, gy = self.inputs
         p = _KnownSoftmax(1, self.p)(x)
-        if self.divisor is None:
-            g = unsqueeze(gy, 1)
-        elif self.divisor == 1:
-            g = gy
-        else:
-            g = gy / self.divisor
-        return g * (p - onehot), None
+        per_row = self.divisor is None
+        g = gy if per_row else gy / self.divisor
+        if per_row:
+            g = unsqueeze(g, 1)
+        gx = ggy = None
+        if needs_grad(x):
+            h = ggx * g
+            gx = p * (h - _sum(h * p, 1, keepdims=True))
+        if needs_grad(gy):
+            ggy = _sum(ggx * (p - self._onehot()), 1 if per_row else None)
+            if not per_row:
+                ggy = ggy / self.divisor
+        return gx, ggy
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
