@@ -137,6 +137,17 @@ def _backward_in_anomaly_mode(f, gys):
                            f"at:\n{where_created(f)}") from e
 
 
+def _accumulate(x, g):
+    """Add ``g`` into the existing ``x.grad`` in place, as PyTorch does: a gradient
+    buffer kept across backward calls (``zero_grad(set_to_none=False)``, contiguous
+    optimizers) stays the same array."""
+    acc = x.grad.data
+    try:
+        acc += g.data
+    except (TypeError, ValueError):   # a read-only or non-castable buffer
+        x.grad = _make(acc + g.data)
+
+
 def _raise_freed(f):
     raise RuntimeError(
         f"trying to backward through {type(f).__name__} a second time: its saved "
@@ -173,11 +184,15 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
         targets = {id(t): i for i, t in enumerate(inputs)}
         captured = [None] * len(inputs)
     capture_nonleaf = targets is not None and not accumulate
+    plain_leaves = targets is None and not create_graph
     # Arrays already handed to some .grad in this pass: a second leaf gets a copy.
     assigned = set()
 
-    def deliver_leaf(x, g, owned):
-        # A leaf's gradient: hooks, then capture or accumulation into .grad.
+    def deliver_leaf(x, g, gys):
+        # A leaf's gradient: hooks, then capture or accumulation into .grad. The
+        # engine owns g's array unless it is one of the incoming gradients ``gys``
+        # passed straight through (or a view), or a hook replaced it.
+        owned = not any(g is gy for gy in gys)
         if x._hooks:
             g, replaced = _run_hooks(x, g)
             owned = owned and not replaced
@@ -201,14 +216,7 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
         elif create_graph:
             x.grad = x.grad + g
         else:
-            # Accumulate in place, as PyTorch does: a gradient buffer kept across
-            # backward calls (zero_grad(set_to_none=False), contiguous optimizers)
-            # stays the same array.
-            acc = x.grad.data
-            try:
-                acc += g.data
-            except (TypeError, ValueError):   # read-only or non-castable buffer
-                x.grad = _make(acc + g.data)
+            _accumulate(x, g)
 
     seeds = []
     for out, grad in zip(outputs, grad_outputs):
@@ -249,7 +257,7 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
 
     for out, g, ok in seeds:
         if out.creator is None:
-            deliver_leaf(out, g, False)
+            deliver_leaf(out, g, (g,))
         else:
             add_pending(out, out.creator, g, ok)
 
@@ -324,7 +332,10 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
                     if anomaly:
                         _check_finite(f, (gx,), "backward")
                     if p is None:
-                        deliver_leaf(x, gx, not any(gx is gy for gy in gys))
+                        if plain_leaves and x.grad is not None and not x._hooks:
+                            _accumulate(x, gx)      # deliver_leaf's common case
+                        else:
+                            deliver_leaf(x, gx, gys)
                     elif p not in grads and p.outputs is not None and len(p.outputs) == 1:
                         grads[p] = [gx, ok, x]         # add_pending's common case, inlined
                         _push(heap, (-p._seq, p))
