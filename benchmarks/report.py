@@ -565,15 +565,18 @@ def sweep_main(which, out, quick):
 
 # ---- tables --------------------------------------------------------------------------------
 
-def fmt(v, digits=2):
-    """A table cell: ``-`` for None, integers as they are, floats fixed or scientific."""
+def fmt(v):
+    """A table cell: ``-`` for None, integers as they are, floats with 2 decimals from 1
+    up and 3 significant digits below (so small times keep their precision)."""
     if v is None:
         return "-"
     if isinstance(v, (bool, int)) or not isinstance(v, float):
         return str(v)
-    if v != 0 and (abs(v) >= 1e5 or abs(v) < 10 ** -digits):
-        return f"{v:.{digits}e}"
-    return f"{v:.{digits}f}"
+    if v == 0:
+        return "0"
+    if abs(v) >= 1e5:
+        return f"{v:.3e}"
+    return f"{v:.2f}" if abs(v) >= 1 else f"{v:.3g}"
 
 
 def ratio(a, b):

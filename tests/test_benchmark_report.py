@@ -273,7 +273,12 @@ def test_benchmark_tables_other_layouts(report):
     out = report.benchmark_tables(
         {"results": {"c": {"x": {"ms": 1.0}}},
          "targets": [{"case": "c", "ratio": 0.5, "met": True}]}, {}, False)
-    assert len(out) == 2 and "| c | 0.50 | True |" in out[1]
+    assert len(out) == 2 and "| c | 0.5 | True |" in out[1]
+
+
+def test_fmt(report):
+    assert [report.fmt(v) for v in (None, 3, 0.0, 1234.567, 0.5, 0.02345, 1.5e-5, 2.5e6)] \
+        == ["-", "3", "0", "1234.57", "0.5", "0.0234", "1.5e-05", "2.500e+06"]
 
 
 def test_sweep_table_ratios(report):
@@ -281,13 +286,13 @@ def test_sweep_table_ratios(report):
     table = report.sweep_table([16, 1024], "elements", rows, "µs/op", False,
                                ["neural_arch"], "neural_arch_cuda", "numpy", "torch",
                                ["cupy", "torch_cuda"])
-    assert table_row(table, "1,024") == ["1,024", "30.00", "1.50", "0.50", report.NO_GPU,
+    assert table_row(table, "1,024") == ["1,024", "30.00", "1.50", "0.5", report.NO_GPU,
                                          report.NO_GPU, report.NO_GPU]
     rows.update(neural_arch_cuda=[5.0, 5.0], cupy=[2.5, 2.5], torch_cuda=[10.0, 1.0])
     table = report.sweep_table([16, 1024], "elements", rows, "µs/op", True,
                                ["neural_arch"], "neural_arch_cuda", "numpy", "torch",
                                ["cupy", "torch_cuda"])
-    assert table_row(table, "16")[-3:] == ["5.00", "2.00", "0.50"]
+    assert table_row(table, "16")[-3:] == ["5.00", "2.00", "0.5"]
 
 
 def test_not_run_modules_show_their_committed_result(report):
