@@ -96,7 +96,16 @@ class MaxPoolScatter(Function):
         xp = get_array_module(gy)
         lead = gy.shape[:gy.ndim - len(self.geo.size)]
         idx = self.idx
-        return _spread(lambda k: xp.where(idx == k, gy, 0), self.geo, lead, gy.dtype, xp)
+        if bool(xp.isfinite(gy).all()):
+            # Multiplying by the 0/1 mask is exact for finite gradients and several
+            # times faster than where(); a NaN/inf gradient must not leak into the
+            # positions that were not the maximum (NaN * 0), so it takes where().
+            def pick(k):
+                return gy * (idx == k)
+        else:
+            def pick(k):
+                return xp.where(idx == k, gy, 0)
+        return _spread(pick, self.geo, lead, gy.dtype, xp)
 
     def backward(self, ggx):
         return MaxPoolGather(self.geo, self.idx)(ggx)

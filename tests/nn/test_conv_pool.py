@@ -632,3 +632,14 @@ def test_conv_layer_on_the_fake_device():
     y = layer(na.Tensor(randn(2, 2, 5, 5)).to("fake"))
     y.sum().backward()
     assert y.device == layer.weight.grad.device == layer.bias.grad.device == "fake:0"
+
+
+def test_max_pool_backward_keeps_a_nan_gradient_at_the_max_position_only():
+    x = na.Tensor(np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4), requires_grad=True)
+    y = na.max_pool2d(x, 2)
+    g = np.ones((1, 1, 2, 2))
+    g[0, 0, 0, 0] = np.nan
+    y.backward(na.Tensor(g))
+    gx = x.grad.numpy()[0, 0]
+    assert np.isnan(gx[1, 1]) and np.isnan(gx).sum() == 1     # only the window's max
+    assert gx[0, 0] == 0 and gx[3, 3] == 1
