@@ -61,10 +61,11 @@ def chain(y, w, tanh, n_ops, add=operator.add, mul=operator.mul):
     return y
 
 
-def numpy_forward_backward(x, w, n_ops):
+def numpy_forward_backward(x, w, n_ops, xp=np):
     """The chain and its backward written by hand: the floor every framework is held to.
 
-    Returns ``(y, gx, gw)`` for the seed gradient ``dL/dy = 1``.
+    Returns ``(y, gx, gw)`` for the seed gradient ``dL/dy = 1``. ``xp`` is the array
+    module (NumPy, or CuPy for the report's GPU sweep).
     """
     tape = []                      # what backward needs: mul's input, tanh's output
     y = x
@@ -76,10 +77,10 @@ def numpy_forward_backward(x, w, n_ops):
             tape.append(y)
             y = y * w
         else:
-            y = np.tanh(y)
+            y = xp.tanh(y)
             tape.append(y)
-    gy = np.ones_like(y)
-    gw = np.zeros_like(w)
+    gy = xp.ones_like(y)
+    gw = xp.zeros_like(w)
     for i in reversed(range(n_ops)):
         k = i % 3
         if k == 0:                 # y = a + w:  da = gy, dw += gy

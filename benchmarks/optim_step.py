@@ -66,10 +66,14 @@ LABELS = {"neural_arch": "neural_arch (per tensor)",
 
 # ---- NumPy written by hand ---------------------------------------------------------------
 
-def make_numpy(kind, params, grads):
-    """A step function over ``params`` (updated in place) written with in-place ufuncs."""
+def make_numpy(kind, params, grads, xp=np):
+    """A step function over ``params`` (updated in place) written with in-place ufuncs.
+
+    PyTorch's update rules; ``xp`` is the array module (NumPy, or CuPy for the
+    report's GPU sweep).
+    """
     h = HYPER[kind]
-    scratch = [np.empty_like(p) for p in params]
+    scratch = [xp.empty_like(p) for p in params]
     if kind == "sgd":
         lr, mu = h["lr"], h["momentum"]
         bufs = [None] * len(params)
@@ -82,13 +86,13 @@ def make_numpy(kind, params, grads):
                 else:
                     b *= mu
                     b += g
-                np.multiply(b, lr, out=s)
+                xp.multiply(b, lr, out=s)
                 p -= s
         return step
 
     lr, (b1, b2), eps = h["lr"], h["betas"], h["eps"]
-    ms = [np.zeros_like(p) for p in params]
-    vs = [np.zeros_like(p) for p in params]
+    ms = [xp.zeros_like(p) for p in params]
+    vs = [xp.zeros_like(p) for p in params]
     t = [0]
 
     def step():
@@ -96,16 +100,16 @@ def make_numpy(kind, params, grads):
         bc1, bc2_sqrt = 1 - b1 ** t[0], (1 - b2 ** t[0]) ** 0.5
         for p, g, m, v, s in zip(params, grads, ms, vs, scratch):
             m *= b1
-            np.multiply(g, 1 - b1, out=s)
+            xp.multiply(g, 1 - b1, out=s)
             m += s
             v *= b2
-            np.multiply(g, g, out=s)
+            xp.multiply(g, g, out=s)
             s *= 1 - b2
             v += s
-            np.sqrt(v, out=s)
+            xp.sqrt(v, out=s)
             s /= bc2_sqrt
             s += eps
-            np.divide(m, s, out=s)
+            xp.divide(m, s, out=s)
             s *= lr / bc1
             p -= s
     return step

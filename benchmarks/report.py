@@ -51,6 +51,8 @@ import numpy as np  # noqa: E402
 
 from ._common import (THREAD_VARIABLES, import_torch, machine_info, markdown_table,  # noqa: E402
                       now, time_round_robin, versions)
+from .op_overhead import numpy_forward_backward  # noqa: E402  (the hand-written references)
+from .optim_step import HYPER, make_numpy  # noqa: E402
 
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -67,8 +69,6 @@ CHAIN_OPS = 30            # ops in the op sweep's chain (add, mul, tanh, ten tim
 OPTIM_TENSORS = 10        # the optimizer sweep splits the parameters into this many tensors
 CHECK_STEPS = 3           # optimizer steps taken by every implementation before the check
 TIMING = {"full": dict(repeat=9, min_time=0.05), "quick": dict(repeat=1, min_time=0.002)}
-HYPER = {"adam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8),
-         "sgd": dict(lr=1e-3, momentum=0.9)}
 
 OP_LIBS = ("numpy", "neural_arch", "torch")
 OP_GPU_LIBS = ("cupy", "neural_arch_cuda", "torch_cuda")
@@ -234,39 +234,6 @@ def run_all(jobs, parallel):
 
 # ---- the op sweep (runs in a subprocess: python -m benchmarks.report --sweep ops) ----------
 
-def hand_chain(xp, x, w, n_ops):
-    """The op_overhead chain and its hand-derived backward in array module ``xp``.
-
-    Returns ``(y, gx, gw)`` for the seed gradient ones; the same arithmetic as
-    :func:`benchmarks.op_overhead.numpy_forward_backward`, written for NumPy or CuPy.
-    """
-    tape = []
-    y = x
-    for i in range(n_ops):
-        k = i % 3
-        if k == 0:
-            y = y + w
-        elif k == 1:
-            tape.append(y)
-            y = y * w
-        else:
-            y = xp.tanh(y)
-            tape.append(y)
-    gy = xp.ones_like(y)
-    gw = xp.zeros_like(w)
-    for i in reversed(range(n_ops)):
-        k = i % 3
-        if k == 0:
-            gw += gy
-        elif k == 1:
-            gw += gy * tape.pop()
-            gy = gy * w
-        else:
-            t = tape.pop()
-            gy = gy * (1 - t * t)
-    return y, gy, gw
-
-
 def op_runners(lib, x0, w0, n_ops, device=None):
     """``(train, infer, check)`` for one library of the op sweep (see op_overhead).
 
@@ -276,7 +243,7 @@ def op_runners(lib, x0, w0, n_ops, device=None):
     from . import op_overhead
     if lib == "numpy":
         def train():
-            return hand_chain(np, x0, w0, n_ops)
+            return numpy_forward_backward(x0, w0, n_ops, xp=np)
         return train, lambda: op_overhead.chain(x0, w0, np.tanh, n_ops), train
     if lib in ("neural_arch", "torch"):
         return op_overhead.MAKERS[lib](x0, w0, n_ops)
@@ -290,7 +257,7 @@ def op_runners(lib, x0, w0, n_ops, device=None):
         x, w = xp.asarray(x0), xp.asarray(w0)
 
         def train():
-            out = hand_chain(xp, x, w, n_ops)
+            out = numpy_forward_backward(x, w, n_ops, xp=xp)
             sync()
             return out
 
@@ -392,53 +359,6 @@ def sweep_ops(sizes, libs, n_ops, repeat, min_time, seed=0, device=None):
 
 # ---- the optimizer sweep (python -m benchmarks.report --sweep optim) -----------------------
 
-def hand_step(xp, kind, params, grads):
-    """One optimizer step written with in-place ufuncs in ``xp`` (PyTorch's update rules).
-
-    Returns the step function; ``params`` are updated in place.
-    """
-    h = HYPER[kind]
-    scratch = [xp.empty_like(p) for p in params]
-    if kind == "sgd":
-        lr, mu = h["lr"], h["momentum"]
-        bufs = [None] * len(params)
-
-        def step():
-            for i, (p, g, s) in enumerate(zip(params, grads, scratch)):
-                if bufs[i] is None:
-                    bufs[i] = g.copy()              # the first buffer is the gradient
-                else:
-                    bufs[i] *= mu
-                    bufs[i] += g
-                xp.multiply(bufs[i], lr, out=s)
-                p -= s
-        return step
-
-    lr, (b1, b2), eps = h["lr"], h["betas"], h["eps"]
-    ms = [xp.zeros_like(p) for p in params]
-    vs = [xp.zeros_like(p) for p in params]
-    t = [0]
-
-    def step():
-        t[0] += 1
-        bc1, bc2_sqrt = 1 - b1 ** t[0], (1 - b2 ** t[0]) ** 0.5
-        for p, g, m, v, s in zip(params, grads, ms, vs, scratch):
-            m *= b1
-            xp.multiply(g, 1 - b1, out=s)
-            m += s
-            v *= b2
-            xp.multiply(g, g, out=s)
-            s *= 1 - b2
-            v += s
-            xp.sqrt(v, out=s)
-            s /= bc2_sqrt
-            s += eps
-            xp.divide(m, s, out=s)
-            s *= lr / bc1
-            p -= s
-    return step
-
-
 def optim_runner(impl, kind, params0, grads0, device=None):
     """``(step, read)`` for one implementation: ``read()`` returns the parameters on the host.
 
@@ -455,7 +375,7 @@ def optim_runner(impl, kind, params0, grads0, device=None):
             to_host = xp.asnumpy
         params = [xp.asarray(p).copy() for p in params0]
         grads = [xp.asarray(g) for g in grads0]
-        inner = hand_step(xp, kind, params, grads)
+        inner = make_numpy(kind, params, grads, xp=xp)
 
         def step():
             inner()
@@ -510,7 +430,7 @@ def sweep_optim(sizes, impls, repeat, min_time, seed=0, device=None):
             params0 = [rng.standard_normal(shape, np.float32) for _ in range(OPTIM_TENSORS)]
             grads0 = [rng.standard_normal(shape, np.float32) for _ in range(OPTIM_TENSORS)]
             ref = [p.copy() for p in params0]
-            ref_step = hand_step(np, kind, ref, grads0)
+            ref_step = make_numpy(kind, ref, grads0, xp=np)
             for _ in range(CHECK_STEPS):
                 ref_step()
             steps = {}
