@@ -375,7 +375,11 @@ def main(argv=None):
     p.add_argument("--out", help="write the results as JSON to this path")
     p.add_argument("--update-readme", metavar="PATH",
                    help="also write the table into PATH (README.md) between its markers")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: --repeat 2 --min-time 0.005 (numbers are rough)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.repeat, args.min_time = 2, 0.005
     libs = [s.strip() for s in args.libs.split(",") if s.strip()]
     unknown = sorted(set(libs) - set(LIBRARIES))
     if unknown:
@@ -384,7 +388,7 @@ def main(argv=None):
         p.error("--ops, --elements and --repeat must be at least 1, --min-time at least 0")
 
     config = {"n_ops": args.ops, "n_elements": args.elements, "dtype": "float32",
-              "pattern": ["add", "mul", "tanh"], "repeat": args.repeat,
+              "pattern": ["add", "mul", "tanh"], "repeat": args.repeat, "quick": args.quick,
               "min_time_s": args.min_time,
               "timer": "timeit, best of repeat, runs taken round-robin over the libraries, "
                        "gc enabled"}
