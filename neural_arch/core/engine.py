@@ -342,7 +342,7 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
                     else:
                         add_pending(x, p, gx, ok)
             if not retain_graph:
-                # Free the inputs and saved arrays (Function._release, inlined).
+                # Free f's inputs and saved arrays: backward no longer needs them.
                 f.inputs = f.outputs = None
                 d = f.__dict__
                 if d:

@@ -139,14 +139,6 @@ class Function:
         """Tuple of bools: which inputs need a gradient."""
         return tuple(isinstance(x, Tensor) and x._rg for x in self.inputs)
 
-    def _release(self):
-        """Drop the inputs and saved arrays once backward no longer needs them."""
-        self.inputs = None
-        self.outputs = None
-        d = self.__dict__
-        if d:
-            d.clear()
-
     def __repr__(self):
         return f"<{type(self).__name__}>"
 
