@@ -100,6 +100,46 @@ def build_steps(makers, libraries, *args, rtol=1e-4, wtol=1e-3):
     return steps, skipped
 
 
+def neural_arch_training_step(model, x, y, kind, hyper):
+    """``(step, read)`` for one cross-entropy training step of a neural_arch ``model``.
+
+    ``kind`` is ``'sgd'`` or ``'adam'`` with hyper-parameters ``hyper[kind]``; ``read()``
+    returns the parameters' arrays (to check the libraries against each other).
+    """
+    import neural_arch as na
+    loss_fn = na.losses.CrossEntropyLoss()
+    cls = na.optim.SGD if kind == "sgd" else na.optim.Adam
+    opt = cls(model.parameters(), **hyper[kind])
+    xt = na.Tensor(x)
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(xt), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step, lambda: [p.data for p in model.parameters()]
+
+
+def torch_training_step(model, x, y, kind, hyper):
+    """The same step for a torch ``model`` (see :func:`neural_arch_training_step`)."""
+    torch = import_torch()
+    loss_fn = torch.nn.CrossEntropyLoss()
+    cls = torch.optim.SGD if kind == "sgd" else torch.optim.Adam
+    opt = cls(model.parameters(), **hyper[kind])
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(xt), yt)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step, lambda: [p.detach().numpy() for p in model.parameters()]
+
+
 def run_steps(configs, libraries, makers, repeat, min_time):
     """Time every (config, library) step round-robin; ``configs`` maps key -> args."""
     cases, skipped = {}, {}

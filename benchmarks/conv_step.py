@@ -37,8 +37,9 @@ import numpy as np  # noqa: E402
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
 from ._common import (HYPER, NumpyOptimizer, import_torch, now,  # noqa: E402
-                      parse_step_arguments, run_steps, step_arguments, step_table,
-                      step_targets, write_report)
+                      neural_arch_training_step, parse_step_arguments, run_steps,
+                      step_arguments, step_table, step_targets, torch_training_step,
+                      write_report)
 
 BATCH = 64
 CHANNELS = (1, 16, 32)
@@ -176,19 +177,7 @@ def make_neural_arch(weights, x, y, kind):
                           nn.Flatten(), nn.Linear(FLAT, CLASSES))
     for p, a in zip(model.parameters(), weights):
         p.data[...] = a
-    loss_fn = na.losses.CrossEntropyLoss()
-    cls = na.optim.SGD if kind == "sgd" else na.optim.Adam
-    opt = cls(model.parameters(), **HYPER[kind])
-    xt = na.Tensor(x)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(xt), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step, lambda: [p.data for p in model.parameters()]
+    return neural_arch_training_step(model, x, y, kind, HYPER)
 
 
 def make_torch(weights, x, y, kind):
@@ -200,19 +189,7 @@ def make_torch(weights, x, y, kind):
     with torch.no_grad():
         for p, a in zip(model.parameters(), weights):
             p.copy_(torch.from_numpy(a))
-    loss_fn = nn.CrossEntropyLoss()
-    cls = torch.optim.SGD if kind == "sgd" else torch.optim.Adam
-    opt = cls(model.parameters(), **HYPER[kind])
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step, lambda: [p.detach().numpy() for p in model.parameters()]
+    return torch_training_step(model, x, y, kind, HYPER)
 
 
 MAKERS = {"numpy": make_numpy, "neural_arch": make_neural_arch, "torch": make_torch}

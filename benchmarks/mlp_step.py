@@ -35,8 +35,9 @@ import sys  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ._common import (HYPER, NumpyOptimizer, import_torch, now,  # noqa: E402
-                      parse_step_arguments, run_steps, step_arguments, step_table,
-                      step_targets, write_report)
+                      neural_arch_training_step, parse_step_arguments, run_steps,
+                      step_arguments, step_table, step_targets, torch_training_step,
+                      write_report)
 
 SIZES = (784, 256, 256, 10)
 BATCHES = (64, 512)
@@ -112,19 +113,7 @@ def make_neural_arch(layers, x, y, kind):
     for layer, (w, b) in zip(model[::2], layers):
         layer.weight.data[...] = w
         layer.bias.data[...] = b
-    loss_fn = na.losses.CrossEntropyLoss()
-    cls = na.optim.SGD if kind == "sgd" else na.optim.Adam
-    opt = cls(model.parameters(), **HYPER[kind])
-    xt = na.Tensor(x)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(xt), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step, lambda: [p.data for p in model.parameters()]
+    return neural_arch_training_step(model, x, y, kind, HYPER)
 
 
 def make_torch(layers, x, y, kind):
@@ -136,19 +125,7 @@ def make_torch(layers, x, y, kind):
         for layer, (w, b) in zip(model[::2], layers):
             layer.weight.copy_(torch.from_numpy(w))
             layer.bias.copy_(torch.from_numpy(b))
-    loss_fn = nn.CrossEntropyLoss()
-    cls = torch.optim.SGD if kind == "sgd" else torch.optim.Adam
-    opt = cls(model.parameters(), **HYPER[kind])
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step, lambda: [p.detach().numpy() for p in model.parameters()]
+    return torch_training_step(model, x, y, kind, HYPER)
 
 
 MAKERS = {"numpy": make_numpy, "neural_arch": make_neural_arch, "torch": make_torch}
