@@ -104,6 +104,33 @@ def test_tensor_used_twice_in_one_op_with_broadcasting():
 
 
 @requires_torch
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_zero_dim_products_give_array_gradients(dtype):
+    # Mul's and tanh's first-order backward runs on the arrays, where NumPy turns 0-d
+    # products into scalars; the gradients must still be 0-d arrays of the input dtype.
+    a = na.Tensor(np.array(2.0, dtype), requires_grad=True)
+    b = na.Tensor(np.array(-0.5, dtype), requires_grad=True)
+    na.tanh(a * b * a).backward()
+    for t, expected in ((a, 2 * a.item() * b.item()), (b, a.item() ** 2)):
+        assert type(t.grad.data) is np.ndarray and t.grad.data.shape == ()
+        assert t.grad.dtype == dtype
+        np.testing.assert_allclose(t.grad.item(), expected * (1 - np.tanh(-2.0) ** 2),
+                                   rtol=1e-6)
+
+
+def test_first_order_backward_records_no_nodes_but_create_graph_does():
+    x = leaf([0.3, -0.7])
+    w = leaf([1.5, 2.0])
+    (na.tanh(x * w)).sum().backward()
+    assert x.grad.creator is None and w.grad.creator is None
+    x.grad = w.grad = None
+    (gx,) = na.autograd.grad(na.tanh(x * w).sum(), [x], create_graph=True)
+    assert gx.creator is not None          # d/dx = w (1 - tanh^2(xw)): differentiable
+    (gw,) = na.autograd.grad(gx.sum(), [w])
+    t = np.tanh(x.numpy() * w.numpy())
+    expected = (1 - t ** 2) - 2 * t * (1 - t ** 2) * x.numpy() * w.numpy()
+    np.testing.assert_allclose(gw.numpy(), expected, rtol=1e-12)
 def test_diamond_graph_matches_torch():
     xv = np.array([0.3, -0.7, 1.1])
     x = leaf(xv)

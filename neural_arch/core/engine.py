@@ -29,6 +29,7 @@ __all__ = ["run_backward", "clamp_gradient", "last_clamped_count", "where_create
 
 _make = Tensor._make
 _ndarray = np.ndarray
+_generic = np.generic
 _absmax = np.maximum.reduce
 _abs = np.abs
 _vdot = np.vdot
@@ -310,7 +311,9 @@ def run_backward(outputs, grad_outputs, retain_graph=None, create_graph=False,
                 if gx is not None and isinstance(x, Tensor) and x._rg:
                     p = x.creator
                     if not isinstance(gx, Tensor):
-                        gx = _make(gx)
+                        # A backward may return arrays when no graph is recorded;
+                        # NumPy turns 0-d results into scalars.
+                        gx = _make(gx if not isinstance(gx, _generic) else np.asarray(gx))
                     ok = bounded
                     a = gx.data
                     xd = x.data

@@ -37,7 +37,9 @@ class Function:
     * ``backward(self, *gys)`` on Tensors, returning one Tensor (or None) per input,
       written with neural_arch operations. The engine runs it without recording,
       unless ``create_graph=True``, in which case the same formula records a graph
-      and gives higher-order derivatives.
+      and gives higher-order derivatives. A first-order backward (``config.grad_enabled``
+      False) may instead return raw arrays, computed with the same formula on the
+      arrays (``Mul`` and ``Tanh`` do, to spare a node per product on the hot path).
 
     Attributes available in ``backward``: ``self.inputs`` (the Tensors and constants
     passed in), ``self.output(i)`` (the i-th output Tensor), ``self.needs_input_grad``.

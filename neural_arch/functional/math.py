@@ -17,6 +17,7 @@ import math
 from .. import backend
 from ..backend import get_array_module
 from ..core.function import Function
+from ..core.grad_mode import config
 from ..core.tensor import Tensor
 from ._util import needs_grad, raw
 
@@ -56,8 +57,13 @@ class Mul(Function):
     def backward(self, gy):
         x0, x1 = self.inputs
         # (needs_grad, inlined: mul is on the hot path of every model)
-        return (gy * x1 if isinstance(x0, Tensor) and x0._rg else None,
-                gy * x0 if isinstance(x1, Tensor) and x1._rg else None)
+        n0 = isinstance(x0, Tensor) and x0._rg
+        n1 = isinstance(x1, Tensor) and x1._rg
+        if not config.grad_enabled:
+            # First-order backward (no graph to record): the same products on the
+            # arrays, without creating a node per product.
+            gy, x0, x1 = gy.data, raw(x0), raw(x1)
+        return (gy * x1 if n0 else None), (gy * x0 if n1 else None)
 
 
 class Div(Function):
@@ -493,7 +499,14 @@ class Tanh(Function):
         return get_array_module(x).tanh(x)
 
     def backward(self, gy):
+        if not config.grad_enabled:         # first order: the formula on the arrays
+            return _tanh_grad(self.output().data, gy.data)
         return TanhGrad()(self.output(), gy)
+
+
+def _tanh_grad(y, gy):
+    """``gy (1 - y^2)`` on arrays: tanh's derivative through its output ``y``."""
+    return gy * (1 - y * y)
 
 
 class TanhGrad(Function):
@@ -504,7 +517,7 @@ class TanhGrad(Function):
     """
 
     def forward(self, y, gy):
-        return gy * (1 - y * y)
+        return _tanh_grad(y, gy)
 
     def backward(self, g):
         y, gy = self.inputs
