@@ -61,37 +61,37 @@ class Function:
         if config.autocast is not None:     # mixed precision: amp casts the inputs
             inputs = config.autocast(self, inputs)
         n = len(inputs)
-        if n == 2:
-            x0, x1 = inputs
-            rg = False
-            if isinstance(x0, Tensor):
-                rg = x0._rg
-                x0 = x0.data
-            if isinstance(x1, Tensor):
-                rg = rg or x1._rg
-                x1 = x1.data
-            xs = (x0, x1)
-        elif n == 1:
-            x0 = inputs[0]
-            if isinstance(x0, Tensor):
-                rg = x0._rg
-                x0 = x0.data
-            else:
-                rg = False
-            xs = (x0,)
-        else:
-            xs = []
-            rg = False
-            for x in inputs:
-                if isinstance(x, Tensor):
-                    xs.append(x.data)
-                    rg = rg or x._rg
-                else:
-                    xs.append(x)
         try:
-            ys = self.forward(*xs)
+            if n == 2:
+                x0, x1 = inputs
+                rg = False
+                if isinstance(x0, Tensor):
+                    rg = x0._rg
+                    x0 = x0.data
+                if isinstance(x1, Tensor):
+                    rg = rg or x1._rg
+                    x1 = x1.data
+                ys = self.forward(x0, x1)
+            elif n == 1:
+                x0 = inputs[0]
+                if isinstance(x0, Tensor):
+                    rg = x0._rg
+                    x0 = x0.data
+                else:
+                    rg = False
+                ys = self.forward(x0)
+            else:
+                xs = []
+                rg = False
+                for x in inputs:
+                    if isinstance(x, Tensor):
+                        xs.append(x.data)
+                        rg = rg or x._rg
+                    else:
+                        xs.append(x)
+                ys = self.forward(*xs)
         except TypeError:
-            _check_devices(self, xs)
+            _check_devices(self, [x.data if isinstance(x, Tensor) else x for x in inputs])
             raise
         except ValueError as e:
             # NumPy's shape messages name the shapes; say which op raised them.
