@@ -28,7 +28,9 @@ them, and oversubscription, for its own ``mpirun``)::
     python -m benchmarks.ddp_scaling --out benchmarks/results/ddp_scaling.json
 
 Options: ``--procs 1 2 4``, ``--hidden 1024 1024``, ``--batch 64``, ``--steps 30``,
-``--warmup 5``, ``--bucket-mb 25``. Every process runs with one BLAS thread, so
+``--warmup 5``, ``--bucket-mb 25``; ``--quick`` (a smoke run for the report: MLP
+784-128-128-10, batch 32, 2 + 5 steps, 1 and 2 processes; explicit options still
+win). Every process runs with one BLAS thread, so
 N processes use N cores; on a machine with fewer free cores than processes
 the numbers show contention, not MPI.
 """
@@ -161,22 +163,46 @@ def _launch(n, args, tmp):
         return json.load(f)
 
 
+#: The defaults of the full run and of ``--quick`` (a smoke run for the report: a small
+#: model and a few steps, numbers that only show the benchmark works). An option given
+#: on the command line wins over both.
+DEFAULTS = {"procs": [1, 2], "hidden": [1024, 1024], "batch": 64, "steps": 30, "warmup": 5}
+QUICK_DEFAULTS = {"procs": [1, 2], "hidden": [128, 128], "batch": 32, "steps": 5,
+                  "warmup": 2}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    p.add_argument("--procs", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--hidden", type=int, nargs="+", default=[1024, 1024])
+    p.add_argument("--procs", type=int, nargs="+",
+                   help=f"process counts (default {DEFAULTS['procs']})")
+    p.add_argument("--hidden", type=int, nargs="+",
+                   help=f"hidden layer widths (default {DEFAULTS['hidden']}; "
+                        f"{QUICK_DEFAULTS['hidden']} with --quick)")
     p.add_argument("--inputs", type=int, default=784)
     p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--batch", type=int, default=64, help="examples per process and step")
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--batch", type=int,
+                   help=f"examples per process and step (default {DEFAULTS['batch']}; "
+                        f"{QUICK_DEFAULTS['batch']} with --quick)")
+    p.add_argument("--steps", type=int, help=f"timed steps (default {DEFAULTS['steps']}; "
+                                             f"{QUICK_DEFAULTS['steps']} with --quick)")
+    p.add_argument("--warmup", type=int, help=f"untimed steps first (default "
+                                              f"{DEFAULTS['warmup']}; "
+                                              f"{QUICK_DEFAULTS['warmup']} with --quick)")
     p.add_argument("--bucket-mb", type=float, default=25.0)
+    p.add_argument("--quick", action="store_true",
+                   help="a small model and a few steps: a smoke test, not a result")
     p.add_argument("--mpirun", default=shutil.which("mpirun"))
     p.add_argument("--out", default="benchmarks/results/ddp_scaling.json")
     p.add_argument("--note", default=None, help="a remark stored in the JSON (the machine's "
                    "load, ...)")
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    for key, value in (QUICK_DEFAULTS if args.quick else DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if min(args.procs) < 1 or args.steps < 1 or args.warmup < 0 or args.batch < 1:
+        p.error("--procs and --batch must be at least 1, --steps at least 1, --warmup at "
+                "least 0")
     if args.worker_out:
         return _worker(args)
     if args.mpirun is None:
@@ -197,7 +223,7 @@ def main(argv=None):
     import mpi4py
     from mpi4py import MPI
     config = {k: getattr(args, k) for k in ("procs", "hidden", "inputs", "classes", "batch",
-                                            "steps", "warmup", "bucket_mb")}
+                                            "steps", "warmup", "bucket_mb", "quick")}
     config["model"] = "MLP " + "-".join(map(str, [args.inputs, *args.hidden, args.classes]))
     config["optimizer"] = "Adam (DDP); DistributedOptimizer adam for zero0/zero1"
     extra = {} if args.note is None else {"note": args.note}

@@ -556,10 +556,14 @@ def implementation_table(title, rows, labels, gpu_present, all_numbers):
     Columns: with ``all_numbers`` every key, in order of appearance; otherwise the
     first key that is not a ratio (the time) and the ``vs_*`` ratios, NumPy first,
     then PyTorch. Ratios to CuPy or CUDA baselines go to the last two columns, which
-    say why they are empty when there are none.
+    say why they are empty when there are none. A row ``{"skipped": why}`` (an
+    implementation the benchmark could not run, e.g. a GPU row without a GPU) shows
+    ``skipped: why`` in its first column.
     """
     keys = list(dict.fromkeys(k for r in rows.values() for k, v in r.items()
                               if isinstance(v, (int, float)) or v is None))
+    skipped = {impl: r["skipped"] for impl, r in rows.items()
+               if isinstance(r.get("skipped"), str)}
     gpu_keys = [k for k in keys if "vs_" in k and ("cupy" in k or "cuda" in k)]
     keys = [k for k in keys if k not in gpu_keys]
     if not all_numbers:
@@ -568,11 +572,15 @@ def implementation_table(title, rows, labels, gpu_present, all_numbers):
         ratios.sort(key=lambda k: next((i for i, p in enumerate(RATIO_ORDER)
                                         if k[3:].startswith(p)), len(RATIO_ORDER)))
         keys = ([time_key] if time_key else []) + ratios
+    if skipped and not keys:
+        keys = ["ms"]                  # every row skipped: one column for the reasons
     header = [str(title)] + [f"× {labels.get(k[3:], k[3:])}" if k.startswith("vs_") else k
                              for k in keys] + ["× CuPy", "× PyTorch CUDA"]
     body = []
     for impl, r in rows.items():
         cells = [labels.get(impl, impl)] + [fmt(r.get(k)) for k in keys]
+        if impl in skipped:
+            cells[1] = f"skipped: {skipped[impl]}"
         for gpu in ("cupy", "cuda"):
             cells.append(gpu_cell(next((r[k] for k in gpu_keys if gpu in k and k in r), None),
                                   gpu_present))
