@@ -251,6 +251,22 @@ def test_benchmark_table_gpu_cells(report):
     assert table_row(table, "neural_arch (mine)")[-2:] == ["4.00", "8.00"]
 
 
+def test_skipped_rows_show_their_reason(report):
+    rows = {"neural_arch_cpu": {"ms": 2.0, "vs_neural_arch_cpu": 1.0},
+            "cupy_fused": {"skipped": "no GPU: CuPy is not installed"}}
+    labels = {"cupy_fused": "CuPy fused", "neural_arch_cpu": "CPU"}
+    [table] = report.benchmark_tables({"results": {"case A": rows}}, labels, False)
+    assert table.splitlines()[0] == "| case A | ms | × CPU | × CuPy | × PyTorch CUDA |"
+    assert table_row(table, "CuPy fused") == [
+        "CuPy fused", "skipped: no GPU: CuPy is not installed", "-", report.NO_GPU,
+        report.NO_GPU]
+    assert table_row(table, "CPU") == ["CPU", "2.00", "1.00", report.NO_GPU, report.NO_GPU]
+    [table] = report.benchmark_tables(                 # every row skipped: still a column
+        {"results": {"case B": {"cupy_fused": {"skipped": "why"}}}}, labels, True)
+    assert table_row(table, "CuPy fused") == ["CuPy fused", "skipped: why",
+                                              report.NOT_MEASURED, report.NOT_MEASURED]
+
+
 def test_benchmark_tables_other_layouts(report):
     [table] = report.benchmark_tables(
         {"results": [{"processes": 1, "step_ms": 2.5, "zero0": {"x": 1}},
