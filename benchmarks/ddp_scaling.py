@@ -50,6 +50,11 @@ import time
 
 import numpy as np
 
+#: What the machine must have for this benchmark (the report reads these and lists
+#: the benchmark as not run when one is missing).
+REQUIRED_PROGRAMS = ("mpirun",)
+REQUIRED_MODULES = ("mpi4py",)
+
 
 def _worker(args):
     import neural_arch as na

@@ -6,9 +6,11 @@
 1. It runs every benchmark module of this package that follows the contract
    ``python -m benchmarks.<name> --quick --out FILE.json`` (its argument parser
    declares both options), each in its own subprocess with a timeout, and turns
-   the JSON it writes into tables. A module without ``--quick`` or ``--out`` is
-   not run; the report lists it with what it lacks, and shows its committed
-   result from ``--out-dir`` when there is one.
+   the JSON it writes into tables. A module without ``--quick`` or ``--out``, or
+   one that declares a program or Python module this machine lacks
+   (``REQUIRED_PROGRAMS = ("mpirun",)``, ``REQUIRED_MODULES``), is not run; the
+   report lists it with what it lacks, and shows its committed result from
+   ``--out-dir`` when there is one.
 2. The *op sweep*: the per-op time of the ``op_overhead`` chain (add, mul, tanh)
    as the vectors grow from 16 to about a million elements, for NumPy written by
    hand, neural_arch and PyTorch on the CPU, forward + backward and forward only.
@@ -37,11 +39,14 @@ from __future__ import annotations
 from . import _common  # noqa: F401  (first: pins the thread pools to one thread)
 
 import argparse  # noqa: E402
+import ast  # noqa: E402
 import concurrent.futures  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import pathlib  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -164,22 +169,55 @@ def cli_options(package_dir, name, timeout=120):
     return set(re.findall(r"(?<![\w-])(--[A-Za-z][\w-]*)", usage)), None
 
 
+def declared_requirements(path):
+    """What a benchmark module says it needs from the machine, read from its source.
+
+    A module declares ``REQUIRED_PROGRAMS = ("mpirun", ...)`` (found on ``PATH``)
+    and ``REQUIRED_MODULES = ("mpi4py", ...)`` (importable) as literal tuples at
+    the top level; the source is parsed, not imported. Returns ``(programs, modules)``.
+    """
+    try:
+        tree = ast.parse(pathlib.Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return (), ()
+    found = {"REQUIRED_PROGRAMS": (), "REQUIRED_MODULES": ()}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id in found:
+                    try:
+                        found[target.id] = tuple(str(v) for v in ast.literal_eval(node.value))
+                    except (ValueError, TypeError):
+                        pass
+    return found["REQUIRED_PROGRAMS"], found["REQUIRED_MODULES"]
+
+
+def missing_requirements(path):
+    """The programs and Python modules that ``path`` declares and this machine lacks."""
+    programs, modules = declared_requirements(path)
+    return ([p for p in programs if shutil.which(p) is None]
+            + [m for m in modules if importlib.util.find_spec(m) is None])
+
+
 def discover(package_dir=PACKAGE_DIR):
     """Every benchmark module of ``package_dir``: ``{name: what it lacks}``.
 
     Each module is asked for ``--help`` (all at once, in subprocesses); what it
     lacks is the list of the options ``--quick`` and ``--out`` missing from its
-    usage line, or a working ``--help``. A module that lacks nothing follows the
-    contract and is run. Private modules (``_common``) and this report are left out.
+    usage line, or a working ``--help``, followed by the programs and modules it
+    declares (:func:`declared_requirements`) that this machine lacks. A module
+    that lacks nothing follows the contract and is run. Private modules
+    (``_common``) and this report are left out.
     """
-    names = [path.stem for path in sorted(pathlib.Path(package_dir).glob("*.py"))
+    paths = [path for path in sorted(pathlib.Path(package_dir).glob("*.py"))
              if not path.stem.startswith("_") and path.stem != "report"]
+    names = [path.stem for path in paths]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
         answers = list(pool.map(lambda n: cli_options(package_dir, n), names))
     found = {}
-    for name, (options, problem) in zip(names, answers):
-        found[name] = [problem] if problem else [o for o in REQUIRED_OPTIONS
-                                                 if o not in options]
+    for path, (options, problem) in zip(paths, answers):
+        lacks = [problem] if problem else [o for o in REQUIRED_OPTIONS if o not in options]
+        found[path.stem] = lacks + missing_requirements(path)
     return found
 
 
@@ -794,11 +832,21 @@ def not_run_section(missing, gpu_present):
     """
     text = []
     for name, lacks in missing.items():
+        path = PACKAGE_DIR / f"{name}.py"
+        programs, modules = declared_requirements(path)
+        needs = [n for n in lacks if n in programs or n in modules]
+        own = [n for n in lacks if n not in needs]
+        why = []
+        if own:
+            why.append(f"`benchmarks/{name}.py` lacks "
+                       + " and ".join(f"`{o}`" if o.startswith("--") else o for o in own))
+        if needs:
+            why.append("this machine lacks " + " and ".join(f"`{n}`" for n in needs)
+                       + f", which `benchmarks/{name}.py` needs")
+        why = "; ".join(why)
         part = [f"### {name} (not run)",
-                f"`benchmarks/{name}.py` lacks "
-                f"{' and '.join(f'`{o}`' if o.startswith('--') else o for o in lacks)}, "
-                f"so the report cannot run it as `python -m benchmarks.{name} --quick "
-                "--out FILE.json`."]
+                why[:1].upper() + why[1:] + f", so the report cannot run it as `python -m "
+                f"benchmarks.{name} --quick --out FILE.json`."]
         committed = PACKAGE_DIR / "results" / f"{name}.json"
         if committed.is_file():
             try:

@@ -144,8 +144,19 @@ def test_discover_asks_each_module_for_its_options(tmp_path, report):
     (pkg / "no_parser.py").write_text("print('run me with --quick --out x.json')\n")
     (pkg / "broken.py").write_text("raise ImportError('nope')\n")
     (pkg / "report.py").write_text("raise SystemExit(1)\n")
+    (pkg / "needs_tools.py").write_text(          # declared needs, read without importing
+        "REQUIRED_PROGRAMS = ('python-no-such-program-here', 'sh')\n"
+        "REQUIRED_MODULES = ('json', 'no_such_module_for_the_report')\n" + parser
+        + "p.add_argument('--quick', action='store_true')\np.add_argument('--out')\n"
+        "p.parse_args()\n")
+    (pkg / "needs_nothing_here.py").write_text(
+        "REQUIRED_PROGRAMS = ('sh',)\n" + parser
+        + "p.add_argument('--quick', action='store_true')\np.add_argument('--out')\n"
+        "p.parse_args()\n")
     assert report.discover(pkg) == {
         "broken": ["a working --help (exit status 1)"], "good": [],
+        "needs_nothing_here": [],
+        "needs_tools": ["python-no-such-program-here", "no_such_module_for_the_report"],
         "no_parser": ["--quick", "--out"], "no_quick": ["--quick"], "shared": []}
 
 
@@ -153,6 +164,19 @@ def test_the_package_benchmarks_are_found(report):
     found = report.discover()
     assert "report" not in found and not any(n.startswith("_") for n in found)
     assert found["optim_step"] == []                  # follows the contract
+    assert found["gpu_optim"] == []                   # runs without a GPU too
+    import importlib.util
+    import shutil
+    expected = ([] if shutil.which("mpirun") else ["mpirun"]) + \
+        ([] if importlib.util.find_spec("mpi4py") else ["mpi4py"])
+    assert found["ddp_scaling"] == expected
+
+
+def test_a_missing_program_is_named_in_the_not_run_section(report):
+    text = report.not_run_section({"ddp_scaling": ["mpirun"]}, gpu_present=False)
+    assert text.startswith("### ddp_scaling (not run)")
+    assert ("This machine lacks `mpirun`, which `benchmarks/ddp_scaling.py` needs, so the "
+            "report cannot run it") in text
 
 
 # ---- running them ------------------------------------------------------------------------
