@@ -15,6 +15,9 @@ is timed for
 * NumPy written by hand: the same update as in-place ufuncs, tensor by tensor,
   with a preallocated scratch array per tensor;
 * ``torch.optim`` with ``foreach=False``, ``foreach=True`` and ``fused=True``;
+* the *compute floor*: NumPy by hand over the same number of tensors that are all
+  one tensor, so that its data stays in the cache: what the ufunc passes cost
+  without any memory traffic (the update it computes is not a real one);
 * the *bandwidth bound*: NumPy kernels over as many bytes as the update must move
   at least (Adam reads θ, g, m, v and writes θ, m, v: 7 arrays; SGD with momentum
   5): the triad ``a = b + s*c`` (two ufunc passes) and the one-pass ``a = b + c``
@@ -53,11 +56,12 @@ HYPER = {"adam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8),
          "sgd": dict(lr=1e-3, momentum=0.9)}
 CHECK_STEPS = 3                        # steps every implementation takes before the check
 ARRAYS_MOVED = {"adam": 7, "sgd": 5}   # arrays read + written by one step, at least
-IMPLEMENTATIONS = ("neural_arch", "neural_arch_contiguous", "numpy", "torch_foreach_false",
-                   "torch_foreach", "torch_fused", "bound")
+IMPLEMENTATIONS = ("neural_arch", "neural_arch_contiguous", "numpy", "numpy_in_cache",
+                   "torch_foreach_false", "torch_foreach", "torch_fused", "bound")
 LABELS = {"neural_arch": "neural_arch (per tensor)",
           "neural_arch_contiguous": "neural_arch (contiguous=True)",
           "numpy": "NumPy by hand (in-place ufuncs)",
+          "numpy_in_cache": "NumPy by hand, data in cache (compute floor)",
           "torch_foreach_false": "torch (foreach=False)",
           "torch_foreach": "torch (foreach=True)",
           "torch_fused": "torch (fused=True)",
@@ -112,6 +116,26 @@ def make_numpy(kind, params, grads, xp=np):
             xp.divide(m, s, out=s)
             s *= lr / bc1
             p -= s
+    return step
+
+
+def make_in_cache(kind, n_tensors, shape):
+    """NumPy by hand with the memory traffic taken away: the compute floor.
+
+    The step of :func:`make_numpy` over ``n_tensors`` tensors that are all the
+    same one tensor (same parameter, gradient and state arrays), so after its
+    first pass everything is found in the cache. What is left is the cost of the
+    ufunc passes themselves: no NumPy kernel that takes one pass per operation
+    can beat it, however its memory traffic is arranged.
+    """
+    rng = np.random.default_rng(1)
+    p = rng.standard_normal(shape, np.float32)
+    g = rng.standard_normal(shape, np.float32)
+    one = make_numpy(kind, [p], [g])
+
+    def step():
+        for _ in range(n_tensors):
+            one()
     return step
 
 
@@ -194,6 +218,9 @@ def build(kind, n_tensors, shape, implementations, seed=0):
     steps, memory, skipped = {}, {}, {}
     for name in implementations:
         if name == "bound":
+            continue
+        if name == "numpy_in_cache":               # not a correct update: not checked
+            steps[name] = make_in_cache(kind, n_tensors, shape)
             continue
         taken = 0                                  # steps taken before the check
         if name == "numpy":
@@ -352,6 +379,8 @@ def main(argv=None):
                      notes=["bound: the faster of the NumPy triad a = b + s*c (two "
                             "passes) and a = b + c (one pass) over the bytes the update "
                             "must move (Adam 7 arrays, SGD with momentum 5)",
+                            "numpy_in_cache: NumPy by hand over one tensor repeated "
+                            "(data stays in the cache): the cost of the ufunc passes alone",
                             "neural_arch contiguous includes copying the gradients into "
                             "the flat buffer",
                             "torch.set_num_threads(1); OMP/MKL/OpenBLAS threads 1"])
