@@ -1,6 +1,7 @@
 """Data-parallel scaling over MPI: step time, all-reduce share, ZeRO-1 memory.
 
-For each process count N (default 1 and 2; more with ``--procs``, as cores
+For each process count N (default 1, 2, 4, ... up to the usable cores, at least
+1 and 2; ``--quick`` 1 and 2; any list with ``--procs``, as cores
 allow) the benchmark starts ``mpirun -n N`` on itself and trains an MLP with
 :class:`~neural_arch.distributed.DistributedDataParallel` and Adam, a fixed
 batch per process (weak scaling: a step sees ``N * batch`` examples). Rank 0
@@ -168,10 +169,28 @@ def _launch(n, args, tmp):
         return json.load(f)
 
 
+def usable_cores():
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def default_procs(cores=None):
+    """1, 2, 4, ... up to the usable cores (at least 1 and 2): one core per process."""
+    cores = usable_cores() if cores is None else cores
+    procs = [1, 2]
+    while procs[-1] * 2 <= cores:
+        procs.append(procs[-1] * 2)
+    return procs
+
+
 #: The defaults of the full run and of ``--quick`` (a smoke run for the report: a small
 #: model and a few steps, numbers that only show the benchmark works). An option given
 #: on the command line wins over both.
-DEFAULTS = {"procs": [1, 2], "hidden": [1024, 1024], "batch": 64, "steps": 30, "warmup": 5}
+DEFAULTS = {"procs": default_procs(), "hidden": [1024, 1024], "batch": 64, "steps": 30,
+            "warmup": 5}
 QUICK_DEFAULTS = {"procs": [1, 2], "hidden": [128, 128], "batch": 32, "steps": 5,
                   "warmup": 2}
 

@@ -172,6 +172,15 @@ def test_the_package_benchmarks_are_found(report):
     assert found["ddp_scaling"] == expected
 
 
+def test_ddp_scaling_goes_up_to_the_usable_cores(report):
+    from benchmarks import ddp_scaling        # after report: the thread pins are undone
+    assert ddp_scaling.default_procs(1) == [1, 2]
+    assert ddp_scaling.default_procs(2) == [1, 2]
+    assert ddp_scaling.default_procs(6) == [1, 2, 4]
+    assert ddp_scaling.default_procs(16) == [1, 2, 4, 8, 16]
+    assert ddp_scaling.QUICK_DEFAULTS["procs"] == [1, 2]
+
+
 def test_a_missing_program_is_named_in_the_not_run_section(report):
     text = report.not_run_section({"ddp_scaling": ["mpirun"]}, gpu_present=False)
     assert text.startswith("### ddp_scaling (not run)")
