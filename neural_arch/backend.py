@@ -41,7 +41,7 @@ __all__ = [
     "asnumpy", "to_device", "device_of", "array_module_for", "set_default_device",
     "get_default_device", "use_device", "register_backend", "Backend",
     "scatter_add", "sliding_window_view", "default_generator", "manual_seed",
-    "cached_kernel", "DeviceError", "erf",
+    "cached_kernel", "elementwise_kernel", "is_cupy_array", "DeviceError", "erf",
 ]
 
 
@@ -289,6 +289,40 @@ def cached_kernel(builder):
         require_cupy()
         return cached(*args)
     return get
+
+
+def elementwise_kernel(in_params, out_params, operation, name, preamble="", **options):
+    """Build a ``cupy.ElementwiseKernel`` (raises :class:`DeviceError` without CuPy).
+
+    Parameters
+    ----------
+    in_params, out_params : str
+        CuPy's argument lists, e.g. ``'T grad, float64 lr, int32 maximize'`` and
+        ``'T param, raw T buffer'``.
+    operation : str
+        The CUDA-C loop body, run once per element index ``i``.
+    name : str
+        The kernel's name (shown by profilers).
+    preamble : str, optional
+        CUDA-C code placed before the kernel (helper ``__device__`` functions).
+    **options
+        Further keyword arguments of ``cupy.ElementwiseKernel`` (``no_return``,
+        ``reduce_dims``, ...).
+
+    Notes
+    -----
+    CuPy compiles the kernel at its first call, for the dtypes it is called with,
+    and caches the binary; combine with :func:`cached_kernel` to build the Python
+    object once.
+    """
+    require_cupy()
+    return _cupy.ElementwiseKernel(in_params, out_params, operation, name=name,
+                                   preamble=preamble, **options)
+
+
+def is_cupy_array(x) -> bool:
+    """Return True only for a real ``cupy.ndarray`` (False without CuPy, for Tensors, ...)."""
+    return CUPY_AVAILABLE and isinstance(x, _cupy.ndarray)
 
 
 # --- erf: NumPy has none ---------------------------------------------------------

@@ -35,7 +35,7 @@ import math
 import numbers
 
 __all__ = ["ALIASES", "resolve_aliases", "accepts_aliases", "check_range", "non_negative",
-           "positive", "unit_interval", "fraction", "flag", "betas", "number"]
+           "positive", "unit_interval", "fraction", "flag", "optional_flag", "betas", "number"]
 
 #: alias -> PyTorch name, or (PyTorch name, index) for one entry of a tuple argument.
 ALIASES = {
@@ -225,6 +225,17 @@ def flag(name, value):
             return bool(value)
         raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
     return value
+
+
+def optional_flag(name, value):
+    """None, True or False (NumPy bools accepted): a switch whose None means "decide
+    automatically", such as ``fused``."""
+    if value is None or isinstance(value, bool):
+        return value
+    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
+        return bool(value)
+    raise TypeError(f"{name} must be None, True or False, got {value!r} "
+                    f"({type(value).__name__})")
 
 
 def betas(name, value, count=2):

@@ -31,13 +31,19 @@ there; here it counts.)
 
 :func:`add_preconditioned_` (``target += α g / d``, one term of ``g`` at a time)
 is shared with RMSprop, whose denominator is a leaky version of Adagrad's.
+
+On a GPU the update runs as one fused CuPy kernel, :data:`ADAGRAD_KERNEL`, whose
+CUDA-C repeats :func:`adagrad_update` row for row (and
+:data:`ADD_PRECONDITIONED`, the CUDA-C twin of :func:`add_preconditioned_`, is
+shared with RMSprop's kernel); see :mod:`neural_arch.optim.fused` and the
+``fused`` argument.
 """
 from __future__ import annotations
 
 from ..backend import get_array_module
-from ._args import accepts_aliases, flag, non_negative
+from ._args import accepts_aliases, flag, non_negative, optional_flag
 from ._kernels import descend_, effective_grad, scratch_like
-from .optimizer import Optimizer
+from .fused import FusedKernel, FusedOptimizer, launch, use_fused
 
 __all__ = ["Adagrad", "adagrad_update", "add_preconditioned_"]
 
@@ -58,6 +64,26 @@ def add_preconditioned_(target, alpha, grad, param, weight_decay, maximize, deno
     xp.divide(grad, denominator(out), out=out)
     descend_(target, out, alpha if maximize else -alpha, out=out)   # += α (±∇f) / d
     return target
+
+
+def preconditioned_scales(alpha, weight_decay, maximize):
+    """The two step sizes of :func:`add_preconditioned_` (for its fused twin):
+    ``(-α·λ, ∓α)``, the scales of the ``λθ/d`` and ``grad/d`` terms."""
+    return -alpha * weight_decay, alpha if maximize else -alpha
+
+
+#: CUDA-C twin of :func:`add_preconditioned_`: ``target += α g / d``, one term of ``g``
+#: at a time, with the scales of :func:`preconditioned_scales` folded on the host.
+ADD_PRECONDITIONED = r"""
+template <typename T>
+__device__ __forceinline__ T add_preconditioned(T target, T grad, T param, T weight_decay,
+                                                T d, T decay_scale, T grad_scale) {
+    if (weight_decay != T(0)) {
+        target = descend(target, param / d, decay_scale);       // += α λθ / d
+    }
+    return descend(target, grad / d, grad_scale);               // += α (±∇f) / d
+}
+"""
 
 
 def adagrad_update(param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_decay=0.0,
@@ -94,7 +120,36 @@ def adagrad_update(param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_dec
     return theta                                                # θ_t = θ - γ̃ g_t/(√G_t + ε)
 
 
-class Adagrad(Optimizer):
+#: :func:`adagrad_update` as one fused CuPy kernel: the same rows, names and host-side
+#: scalars (the scales of :func:`preconditioned_scales` with ``α = -γ̃``).
+ADAGRAD_KERNEL = FusedKernel(
+    name="neural_arch_adagrad",
+    in_params="T grad, T weight_decay, T eps, T decay_scale, T grad_scale, int32 maximize",
+    out_params="T param, T state_sum",
+    operation=r"""
+    T g = effective_grad(grad, param, weight_decay, maximize);  // g_t = ±∇f + λθ
+    state_sum = state_sum + g * g;                              // G_t = G + g_t²
+    T d = sqrt(state_sum) + eps;                                // d = √G_t + ε (std)
+    param = add_preconditioned(param, grad, param, weight_decay, d, decay_scale,
+                               grad_scale);                     // θ_t = θ - γ̃ g_t/(√G_t + ε)
+    """,
+    preamble=ADD_PRECONDITIONED)
+
+
+def adagrad_fused(param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_decay=0.0,
+                  eps=1e-10, maximize=False, scratch=None):
+    """:func:`adagrad_update` as one launch of :data:`ADAGRAD_KERNEL` (GPU arrays).
+
+    Arguments as :func:`adagrad_update`; ``scratch`` is not needed and ignored.
+    """
+    clr = lr / (1 + (step - 1) * lr_decay)                      # γ̃ = γ / (1 + (t-1)η)
+    decay_scale, grad_scale = preconditioned_scales(-clr, weight_decay, maximize)
+    launch(ADAGRAD_KERNEL, grad, weight_decay, eps, decay_scale, grad_scale, int(maximize),
+           param, state_sum)
+    return param
+
+
+class Adagrad(FusedOptimizer):
     """Adagrad (Duchi, Hazan & Singer, 2011); see the module docstring.
 
     Parameters
@@ -112,21 +167,26 @@ class Adagrad(Optimizer):
         Added to the denominator after the square root (alias ``epsilon``).
     maximize : bool, default False
         Maximize the objective instead of minimizing it.
+    fused : bool or None, default None
+        GPU-only fast path: each update as one fused CuPy kernel
+        (:mod:`neural_arch.optim.fused`). None uses it for CuPy float32/float64
+        parameters (so without CuPy the NumPy kernel runs); False always runs the
+        array-module kernel; True requires it (an error for any other parameter).
     contiguous : bool, default False
         Flat-buffer fast path (:mod:`neural_arch.optim.contiguous`).
     """
 
     hyperparameters = {"lr": non_negative, "lr_decay": non_negative,
                        "weight_decay": non_negative, "initial_accumulator_value": non_negative,
-                       "eps": non_negative, "maximize": flag}
+                       "eps": non_negative, "maximize": flag, "fused": optional_flag}
 
     @accepts_aliases
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
                  initial_accumulator_value=0.0, eps=1e-10, *, maximize=False,
-                 contiguous=False):
+                 fused=None, contiguous=False):
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps,
-                        maximize=maximize)
+                        maximize=maximize, fused=fused)
         super().__init__(params, defaults, contiguous=contiguous)
 
     def _update(self, param, grad, state, group):
@@ -135,7 +195,7 @@ class Adagrad(Optimizer):
             state["sum"] = get_array_module(param).full_like(
                 param, group["initial_accumulator_value"])
         state["step"] += 1
-        adagrad_update(param, grad, state["sum"], step=state["step"], lr=group["lr"],
-                       lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
-                       eps=group["eps"], maximize=group["maximize"],
-                       scratch=self._scratch(param))
+        update = adagrad_fused if use_fused(param, group) else adagrad_update
+        update(param, grad, state["sum"], step=state["step"], lr=group["lr"],
+               lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
+               eps=group["eps"], maximize=group["maximize"], scratch=self._scratch(param))

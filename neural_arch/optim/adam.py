@@ -30,14 +30,19 @@ decoupled decay use :class:`~neural_arch.optim.AdamW`. With AMSGrad the running
 maximum is kept of the *uncorrected* ``v_t`` and bias-corrected afterwards, as
 PyTorch does. State: ``step``, ``exp_avg`` (``m``), ``exp_avg_sq`` (``v``),
 ``max_exp_avg_sq`` (AMSGrad).
+
+On a GPU the update runs as one fused CuPy kernel, :data:`ADAM_KERNEL` (shared
+with AdamW), whose CUDA-C repeats :func:`adam_kernel` row for row; see
+:mod:`neural_arch.optim.fused` and the ``fused`` argument.
 """
 from __future__ import annotations
 
 from ..backend import get_array_module
-from ._args import accepts_aliases, betas, flag, non_negative
+from ._args import accepts_aliases, betas, flag, non_negative, optional_flag
 from ._kernels import (bias_correction, blocks, decoupled_weight_decay_, descend_,
                        effective_grad, moving_average_, scratch_for)
-from .optimizer import Optimizer, state_view
+from .fused import FusedKernel, FusedOptimizer, launch, placeholder, use_fused
+from .optimizer import state_view
 
 __all__ = ["Adam", "adam_update"]
 
@@ -109,7 +114,47 @@ def adam_kernel(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps
     return param
 
 
-class Adam(Optimizer):
+#: :func:`adam_kernel` as one fused CuPy kernel: the same rows, names and host-side
+#: scalars (``step_size``, ``eps_hat``, ``1 - β``); ``decay = 1 - γλ`` for AdamW, 1 for Adam.
+ADAM_KERNEL = FusedKernel(
+    name="neural_arch_adam",
+    in_params=("T grad, T decay, T weight_decay, T beta1, T one_minus_beta1, T beta2, "
+               "T one_minus_beta2, T eps_hat, T step_size, int32 amsgrad, int32 maximize"),
+    out_params="T param, T exp_avg, T exp_avg_sq, raw T max_exp_avg_sq",
+    operation=r"""
+    param = param * decay;                                      // θ = θ(1-γλ) (AdamW)
+    T g = effective_grad(grad, param, weight_decay, maximize);  // g_t = ±∇f + λθ
+    exp_avg = moving_average(exp_avg, g, beta1, one_minus_beta1);   // m_t = β1 m + (1-β1) g_t
+    T v = moving_average(exp_avg_sq, g * g, beta2, one_minus_beta2);
+    exp_avg_sq = v;                                             // v_t = β2 v + (1-β2) g_t²
+    if (amsgrad) {
+        v = maximum(max_exp_avg_sq[i], v);
+        max_exp_avg_sq[i] = v;                                  // v_max = max(v_max, v_t)
+    }
+    T s = sqrt(v) + eps_hat;                                    // √v_t + ε√(1-β2^t)
+    param = descend(param, exp_avg / s, step_size);             // θ_t = θ - γ m̂_t/(√v̂_t + ε)
+    """)
+
+
+def adam_fused(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps,
+               weight_decay=0.0, amsgrad=False, max_exp_avg_sq=None, maximize=False,
+               scratch=None, decoupled_weight_decay=0.0):
+    """:func:`adam_kernel` as one launch of :data:`ADAM_KERNEL` (GPU arrays).
+
+    Arguments as :func:`adam_kernel`; ``scratch`` is not needed and ignored. Without
+    AMSGrad a one-element placeholder stands in for ``max_exp_avg_sq``.
+    """
+    if amsgrad and max_exp_avg_sq is None:
+        raise ValueError("amsgrad=True needs the max_exp_avg_sq array")
+    bc1, bc2 = bias_correction(beta1, step), bias_correction(beta2, step)
+    step_size, eps_hat = lr * bc2 ** 0.5 / bc1, eps * bc2 ** 0.5
+    launch(ADAM_KERNEL, grad, 1 - lr * decoupled_weight_decay, weight_decay, beta1, 1 - beta1,
+           beta2, 1 - beta2, eps_hat, step_size, int(amsgrad), int(maximize),
+           param, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else placeholder(param))
+    return param
+
+
+class Adam(FusedOptimizer):
     """Adam (Kingma & Ba, 2015), optionally AMSGrad; see the module docstring.
 
     Parameters
@@ -128,6 +173,11 @@ class Adam(Optimizer):
         Use the running maximum of the second moment (AMSGrad).
     maximize : bool, default False
         Maximize the objective instead of minimizing it.
+    fused : bool or None, default None
+        GPU-only fast path: each update as one fused CuPy kernel
+        (:mod:`neural_arch.optim.fused`). None uses it for CuPy float32/float64
+        parameters (so without CuPy the NumPy kernel runs); False always runs the
+        array-module kernel; True requires it (an error for any other parameter).
     contiguous : bool, default False
         Flat-buffer fast path (:mod:`neural_arch.optim.contiguous`).
 
@@ -138,16 +188,18 @@ class Adam(Optimizer):
     """
 
     hyperparameters = {"lr": non_negative, "betas": betas, "eps": non_negative,
-                       "weight_decay": non_negative, "amsgrad": flag, "maximize": flag}
+                       "weight_decay": non_negative, "amsgrad": flag, "maximize": flag,
+                       "fused": optional_flag}
     kernel = staticmethod(adam_update)
+    fused_kernel = staticmethod(adam_fused)
     m = state_view("exp_avg", "Read-only mapping Parameter -> first moment estimate m.")
     v = state_view("exp_avg_sq", "Read-only mapping Parameter -> second moment estimate v.")
 
     @accepts_aliases
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, maximize=False, contiguous=False):
+                 amsgrad=False, *, maximize=False, fused=None, contiguous=False):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                        amsgrad=amsgrad, maximize=maximize)
+                        amsgrad=amsgrad, maximize=maximize, fused=fused)
         super().__init__(params, defaults, contiguous=contiguous)
 
     def _update(self, param, grad, state, group):
@@ -160,8 +212,9 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = xp.zeros_like(param)
         state["step"] += 1
         beta1, beta2 = group["betas"]
-        self.kernel(param, grad, state["exp_avg"], state["exp_avg_sq"], step=state["step"],
-                    lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-                    weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
-                    max_exp_avg_sq=state.get("max_exp_avg_sq"), maximize=group["maximize"],
-                    scratch=scratch_for(self, param))
+        kernel = self.fused_kernel if use_fused(param, group) else self.kernel
+        kernel(param, grad, state["exp_avg"], state["exp_avg_sq"], step=state["step"],
+               lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+               weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
+               max_exp_avg_sq=state.get("max_exp_avg_sq"), maximize=group["maximize"],
+               scratch=scratch_for(self, param))

@@ -20,12 +20,13 @@ amsgrad=False, maximize=False``. The decay is multiplied by the learning rate
 (``θ ← θ(1 - γλ)``), as in PyTorch and optax; the paper's schedule multiplier
 ``η_t`` is the learning-rate schedule itself. The gradient the moments see
 holds no weight-decay term. ``ε`` sits as in :mod:`~neural_arch.optim.adam`.
-State: as Adam.
+State: as Adam. On a GPU the update runs as Adam's fused kernel
+(:data:`~neural_arch.optim.adam.ADAM_KERNEL`), with the decay as its first row.
 """
 from __future__ import annotations
 
 from ._args import accepts_aliases
-from .adam import Adam, adam_kernel
+from .adam import Adam, adam_fused, adam_kernel
 
 __all__ = ["AdamW", "adamw_update"]
 
@@ -43,6 +44,16 @@ def adamw_update(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, ep
                        beta2=beta2, eps=eps, weight_decay=0.0, amsgrad=amsgrad,
                        max_exp_avg_sq=max_exp_avg_sq, maximize=maximize, scratch=scratch,
                        decoupled_weight_decay=weight_decay)
+
+
+def adamw_fused(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps,
+                weight_decay=1e-2, amsgrad=False, max_exp_avg_sq=None, maximize=False,
+                scratch=None):
+    """:func:`adamw_update` as one launch of Adam's fused kernel (GPU arrays)."""
+    return adam_fused(param, grad, exp_avg, exp_avg_sq, step=step, lr=lr, beta1=beta1,
+                      beta2=beta2, eps=eps, weight_decay=0.0, amsgrad=amsgrad,
+                      max_exp_avg_sq=max_exp_avg_sq, maximize=maximize,
+                      decoupled_weight_decay=weight_decay)
 
 
 class AdamW(Adam):
@@ -65,14 +76,20 @@ class AdamW(Adam):
         Use the running maximum of the second moment (AMSGrad).
     maximize : bool, default False
         Maximize the objective instead of minimizing it.
+    fused : bool or None, default None
+        GPU-only fast path: each update as one fused CuPy kernel
+        (:mod:`neural_arch.optim.fused`). None uses it for CuPy float32/float64
+        parameters (so without CuPy the NumPy kernel runs); False always runs the
+        array-module kernel; True requires it (an error for any other parameter).
     contiguous : bool, default False
         Flat-buffer fast path (:mod:`neural_arch.optim.contiguous`).
     """
 
     kernel = staticmethod(adamw_update)
+    fused_kernel = staticmethod(adamw_fused)
 
     @accepts_aliases
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False, contiguous=False):
+                 amsgrad=False, *, maximize=False, fused=None, contiguous=False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         contiguous=contiguous)
+                         fused=fused, contiguous=contiguous)

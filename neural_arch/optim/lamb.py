@@ -48,16 +48,22 @@ outside the trust ratio (unless ``adam_debias=True``), ``ε`` also added to
 LAMB is not elementwise (``elementwise = False``): in contiguous mode each
 tensor is still updated on its own, on views into the flat buffers. State:
 ``step``, ``exp_avg`` (``m``), ``exp_avg_sq`` (``v``).
+
+On a GPU the elementwise rows (the moments and ``u_t``) run as one fused CuPy
+kernel, :data:`LAMB_KERNEL`, whose CUDA-C repeats :func:`lamb_update` row for
+row; the two norms of the trust ratio are CuPy reductions and the final step one
+more pass. See :mod:`neural_arch.optim.fused` and the ``fused`` argument.
 """
 from __future__ import annotations
 
 import math
 
 from ..backend import get_array_module
-from ._args import accepts_aliases, betas, flag, non_negative
+from ._args import accepts_aliases, betas, flag, non_negative, optional_flag
 from ._kernels import (bias_correction as debias, descend_, effective_grad,
                        moving_average_, scratch_like)
-from .optimizer import Optimizer, state_view
+from .fused import FusedKernel, FusedOptimizer, launch, use_fused
+from .optimizer import state_view
 
 __all__ = ["LAMB", "lamb_update", "trust_ratio"]
 
@@ -111,13 +117,58 @@ def lamb_update(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps
         s /= weight_decay
         s += x
         scale = weight_decay
+    return trust_ratio_step_(x, s, scale, lr)
+
+
+def trust_ratio_step_(x, s, scale, lr):
+    """The last rows of :func:`lamb_update`, in place: ``x -= η τ u_t`` with ``u_t = scale·s``.
+
+    ``s`` is used up.
+    """
+    xp = get_array_module(x)
     tau = trust_ratio(float(xp.linalg.norm(x)),                  # τ = ‖x‖ / ‖u_t‖
                       scale * float(xp.linalg.norm(s)))
     descend_(x, s, lr * tau * scale, out=s)                      # x_t = x - η τ u_t
     return x
 
 
-class LAMB(Optimizer):
+#: The elementwise rows of :func:`lamb_update` as one fused CuPy kernel, writing ``u_t``
+#: (divided by ``λ`` when ``λ != 0``) into ``update``: the same rows, names and host-side
+#: scalars (``1 - β``, ``√(1-β2^t)``, ``1 - β1^t``; both 1 without bias correction).
+LAMB_KERNEL = FusedKernel(
+    name="neural_arch_lamb",
+    in_params=("T param, T grad, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, "
+               "T sqrt_bc2, T bc1, T eps, T weight_decay, int32 maximize"),
+    out_params="T exp_avg, T exp_avg_sq, T update",
+    operation=r"""
+    T g = effective_grad(grad, param, T(0), maximize);          // g_t = ±∇f
+    exp_avg = moving_average(exp_avg, g, beta1, one_minus_beta1);   // m_t = β1 m + (1-β1) g_t
+    exp_avg_sq = moving_average(exp_avg_sq, g * g, beta2, one_minus_beta2);
+                                                                // v_t = β2 v + (1-β2) g_t²
+    T s = sqrt(exp_avg_sq) / sqrt_bc2 + eps;                    // √v̂_t + ε
+    s = exp_avg / s / bc1;                                      // r_t = m̂_t / (√v̂_t + ε)
+    if (weight_decay != T(0)) {
+        s = s / weight_decay + param;                           // u_t / λ = r_t / λ + x
+    }
+    update = s;
+    """)
+
+
+def lamb_fused(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps,
+               weight_decay=0.0, bias_correction=True, maximize=False, scratch=None):
+    """:func:`lamb_update` with its elementwise rows as one launch of :data:`LAMB_KERNEL`.
+
+    Arguments as :func:`lamb_update` (GPU arrays); ``u_t`` goes into ``scratch``
+    (allocated when omitted), then the trust ratio is taken as in :func:`lamb_update`.
+    """
+    s = scratch_like(param, scratch)
+    bc1, bc2 = (debias(beta1, step), debias(beta2, step)) if bias_correction else (1.0, 1.0)
+    launch(LAMB_KERNEL, param, grad, beta1, 1 - beta1, beta2, 1 - beta2, math.sqrt(bc2), bc1,
+           eps, weight_decay, int(maximize), exp_avg, exp_avg_sq, s)
+    return trust_ratio_step_(param, s, weight_decay if weight_decay != 0 else 1.0, lr)
+
+
+class LAMB(FusedOptimizer):
     """LAMB (You et al., 2020), Adam with per-layer trust ratios; see the module docstring.
 
     Parameters
@@ -137,6 +188,12 @@ class LAMB(Optimizer):
         Debias the moment estimates (paper v5); False for the v3 form.
     maximize : bool, default False
         Maximize the objective instead of minimizing it.
+    fused : bool or None, default None
+        GPU-only fast path: the elementwise rows of each update as one fused CuPy
+        kernel (:mod:`neural_arch.optim.fused`), the trust ratio's norms as CuPy
+        reductions. None uses it for CuPy float32/float64 parameters (so without
+        CuPy the NumPy kernel runs); False always runs the array-module kernel;
+        True requires it (an error for any other parameter).
     contiguous : bool, default False
         Flat buffers (:mod:`neural_arch.optim.contiguous`); the update still runs
         per tensor since the trust ratio is per tensor.
@@ -149,16 +206,16 @@ class LAMB(Optimizer):
 
     hyperparameters = {"lr": non_negative, "betas": betas, "eps": non_negative,
                        "weight_decay": non_negative, "bias_correction": flag,
-                       "maximize": flag}
+                       "maximize": flag, "fused": optional_flag}
     elementwise = False
     m = state_view("exp_avg", "Read-only mapping Parameter -> first moment estimate m.")
     v = state_view("exp_avg_sq", "Read-only mapping Parameter -> second moment estimate v.")
 
     @accepts_aliases
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0,
-                 bias_correction=True, *, maximize=False, contiguous=False):
+                 bias_correction=True, *, maximize=False, fused=None, contiguous=False):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                        bias_correction=bias_correction, maximize=maximize)
+                        bias_correction=bias_correction, maximize=maximize, fused=fused)
         super().__init__(params, defaults, contiguous=contiguous)
 
     def _update(self, param, grad, state, group):
@@ -169,8 +226,8 @@ class LAMB(Optimizer):
             state["exp_avg_sq"] = xp.zeros_like(param)
         state["step"] += 1
         beta1, beta2 = group["betas"]
-        lamb_update(param, grad, state["exp_avg"], state["exp_avg_sq"], step=state["step"],
-                    lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-                    weight_decay=group["weight_decay"],
-                    bias_correction=group["bias_correction"], maximize=group["maximize"],
-                    scratch=self._scratch(param))
+        update = lamb_fused if use_fused(param, group) else lamb_update
+        update(param, grad, state["exp_avg"], state["exp_avg_sq"], step=state["step"],
+               lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+               weight_decay=group["weight_decay"], bias_correction=group["bias_correction"],
+               maximize=group["maximize"], scratch=self._scratch(param))

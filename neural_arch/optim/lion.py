@@ -29,14 +29,19 @@ rate, as in the paper: ``θ ← θ(1 - ηλ)`` (pytorch-optimizer's default,
 AdamW's. The interpolation ``c_t`` uses ``β1`` and the stored momentum uses
 ``β2``: ``β2 > β1`` gives the current gradient more weight in the step than in
 the memory. State: ``exp_avg`` (``m``) only; Lion has no step counter.
+
+On a GPU the update runs as one fused CuPy kernel, :data:`LION_KERNEL`, whose CUDA-C
+repeats :func:`lion_update` row for row; see :mod:`neural_arch.optim.fused` and the
+``fused`` argument.
 """
 from __future__ import annotations
 
 from ..backend import get_array_module
-from ._args import accepts_aliases, betas, flag, non_negative
+from ._args import accepts_aliases, betas, flag, non_negative, optional_flag
 from ._kernels import (decoupled_weight_decay_, descend_, effective_grad, moving_average_,
                        scratch_like)
-from .optimizer import Optimizer, state_view
+from .fused import FusedKernel, FusedOptimizer, launch, use_fused
+from .optimizer import state_view
 
 __all__ = ["Lion", "lion_update"]
 
@@ -73,7 +78,35 @@ def lion_update(param, grad, exp_avg, *, lr, beta1, beta2, weight_decay=0.0,
     return theta
 
 
-class Lion(Optimizer):
+#: :func:`lion_update` as one fused CuPy kernel: the same rows, names and host-side scalars
+#: (``1 - β``, ``decay = 1 - ηλ``).
+LION_KERNEL = FusedKernel(
+    name="neural_arch_lion",
+    in_params=("T grad, T lr, T one_minus_beta1, T beta2, T one_minus_beta2, T decay, "
+               "int32 maximize"),
+    out_params="T param, T exp_avg",
+    operation=r"""
+    T g = effective_grad(grad, param, T(0), maximize);          // g_t = ±∇f
+    // c_t = β1 m + (1-β1) g_t, written m + (1-β1)(g_t - m)
+    T c = (g - exp_avg) * one_minus_beta1 + exp_avg;
+    param = param * decay;                                      // θ = θ (1 - ηλ)
+    param = descend(param, sign(c), lr);                        // θ_t = θ - η sign(c_t)
+    exp_avg = moving_average(exp_avg, g, beta2, one_minus_beta2);   // m_t = β2 m + (1-β2) g_t
+    """)
+
+
+def lion_fused(param, grad, exp_avg, *, lr, beta1, beta2, weight_decay=0.0,
+               maximize=False, scratch=None):
+    """:func:`lion_update` as one launch of :data:`LION_KERNEL` (GPU arrays).
+
+    Arguments as :func:`lion_update`; ``scratch`` is not needed and ignored.
+    """
+    launch(LION_KERNEL, grad, lr, 1 - beta1, beta2, 1 - beta2, 1 - lr * weight_decay,
+           int(maximize), param, exp_avg)
+    return param
+
+
+class Lion(FusedOptimizer):
     """Lion (Chen et al., 2023), sign momentum; see the module docstring.
 
     Parameters
@@ -89,6 +122,11 @@ class Lion(Optimizer):
         Decoupled decay ``λ``: each step multiplies the parameters by ``1 - lr·λ``.
     maximize : bool, default False
         Maximize the objective instead of minimizing it.
+    fused : bool or None, default None
+        GPU-only fast path: each update as one fused CuPy kernel
+        (:mod:`neural_arch.optim.fused`). None uses it for CuPy float32/float64
+        parameters (so without CuPy the NumPy kernel runs); False always runs the
+        array-module kernel; True requires it (an error for any other parameter).
     contiguous : bool, default False
         Flat-buffer fast path (:mod:`neural_arch.optim.contiguous`).
 
@@ -99,19 +137,21 @@ class Lion(Optimizer):
     """
 
     hyperparameters = {"lr": non_negative, "betas": betas, "weight_decay": non_negative,
-                       "maximize": flag}
+                       "maximize": flag, "fused": optional_flag}
     m = state_view("exp_avg", "Read-only mapping Parameter -> momentum m.")
 
     @accepts_aliases
     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *,
-                 maximize=False, contiguous=False):
-        defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
+                 maximize=False, fused=None, contiguous=False):
+        defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize,
+                        fused=fused)
         super().__init__(params, defaults, contiguous=contiguous)
 
     def _update(self, param, grad, state, group):
         if not state:
             state["exp_avg"] = get_array_module(param).zeros_like(param)
         beta1, beta2 = group["betas"]
-        lion_update(param, grad, state["exp_avg"], lr=group["lr"], beta1=beta1, beta2=beta2,
-                    weight_decay=group["weight_decay"], maximize=group["maximize"],
-                    scratch=self._scratch(param))
+        update = lion_fused if use_fused(param, group) else lion_update
+        update(param, grad, state["exp_avg"], lr=group["lr"], beta1=beta1, beta2=beta2,
+               weight_decay=group["weight_decay"], maximize=group["maximize"],
+               scratch=self._scratch(param))

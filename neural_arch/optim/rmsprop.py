@@ -32,14 +32,18 @@ rather than a second moment. Momentum accumulates the already normalised step
 ``g/d`` and starts from zero. State: ``step``, ``square_avg`` (``v``),
 ``momentum_buffer`` (``b``, when ``μ > 0``), ``grad_avg`` (``ḡ``, when centered).
 Keras calls ``α`` ``rho``.
+
+On a GPU the update runs as one fused CuPy kernel, :data:`RMSPROP_KERNEL`, whose
+CUDA-C repeats :func:`rmsprop_update` row for row; see
+:mod:`neural_arch.optim.fused` and the ``fused`` argument.
 """
 from __future__ import annotations
 
 from ..backend import get_array_module
-from ._args import accepts_aliases, flag, non_negative, unit_interval
+from ._args import accepts_aliases, flag, non_negative, optional_flag, unit_interval
 from ._kernels import descend_, effective_grad, moving_average_, scratch_like
-from .adagrad import add_preconditioned_
-from .optimizer import Optimizer
+from .adagrad import ADD_PRECONDITIONED, add_preconditioned_, preconditioned_scales
+from .fused import FusedKernel, FusedOptimizer, launch, placeholder, use_fused
 
 __all__ = ["RMSprop", "rmsprop_update"]
 
@@ -102,7 +106,63 @@ def rmsprop_update(param, grad, square_avg, *, lr, alpha, eps, weight_decay=0.0,
     return theta
 
 
-class RMSprop(Optimizer):
+#: :func:`rmsprop_update` as one fused CuPy kernel: the same rows, names and host-side
+#: scalars (``1 - α``; the scales of :func:`~.adagrad.preconditioned_scales` with the
+#: NumPy kernel's ``α``: 1 with momentum, ``-γ`` without). Placeholders stand in for the
+#: momentum buffer and ``grad_avg`` when momentum or centering is off.
+RMSPROP_KERNEL = FusedKernel(
+    name="neural_arch_rmsprop",
+    in_params=("T grad, T lr, T alpha, T one_minus_alpha, T eps, T weight_decay, "
+               "T momentum, T decay_scale, T grad_scale, int32 has_momentum, "
+               "int32 centered, int32 maximize"),
+    out_params="T param, T square_avg, raw T momentum_buffer, raw T grad_avg",
+    operation=r"""
+    T g = effective_grad(grad, param, weight_decay, maximize);  // g_t = ±∇f + λθ
+    square_avg = moving_average(square_avg, g * g, alpha, one_minus_alpha);
+                                                                // v_t = α v + (1-α) g_t²
+    T d;                                                        // d_t = √(v_t [- ḡ_t²]) + ε
+    if (centered) {
+        T avg = moving_average(grad_avg[i], g, alpha, one_minus_alpha);
+        grad_avg[i] = avg;                                      // ḡ_t = α ḡ + (1-α) g_t
+        d = sqrt(square_avg - avg * avg) + eps;
+    } else {
+        d = sqrt(square_avg) + eps;
+    }
+    if (has_momentum) {
+        T b = momentum_buffer[i] * momentum;
+        b = add_preconditioned(b, grad, param, weight_decay, d, decay_scale, grad_scale);
+        momentum_buffer[i] = b;                                 // b_t = μ b + g_t / d_t
+        param = descend(param, b, lr);                          // θ_t = θ - γ b_t
+    } else {
+        param = add_preconditioned(param, grad, param, weight_decay, d, decay_scale,
+                                   grad_scale);                 // θ_t = θ - γ g_t / d_t
+    }
+    """,
+    preamble=ADD_PRECONDITIONED)
+
+
+def rmsprop_fused(param, grad, square_avg, *, lr, alpha, eps, weight_decay=0.0,
+                  momentum=0.0, momentum_buffer=None, centered=False, grad_avg=None,
+                  maximize=False, scratch=None):
+    """:func:`rmsprop_update` as one launch of :data:`RMSPROP_KERNEL` (GPU arrays).
+
+    Arguments as :func:`rmsprop_update`; ``scratch`` is not needed and ignored.
+    """
+    if momentum > 0 and momentum_buffer is None:
+        raise ValueError("momentum > 0 needs the momentum_buffer array")
+    if centered and grad_avg is None:
+        raise ValueError("centered=True needs the grad_avg array")
+    has_momentum = momentum > 0
+    decay_scale, grad_scale = preconditioned_scales(1.0 if has_momentum else -lr,
+                                                    weight_decay, maximize)
+    launch(RMSPROP_KERNEL, grad, lr, alpha, 1 - alpha, eps, weight_decay, momentum,
+           decay_scale, grad_scale, int(has_momentum), int(centered), int(maximize),
+           param, square_avg, momentum_buffer if has_momentum else placeholder(param),
+           grad_avg if centered else placeholder(param))
+    return param
+
+
+class RMSprop(FusedOptimizer):
     """RMSprop (Hinton; centered form by Graves, 2013); see the module docstring.
 
     Parameters
@@ -124,19 +184,25 @@ class RMSprop(Optimizer):
         moment.
     maximize : bool, default False
         Maximize the objective instead of minimizing it.
+    fused : bool or None, default None
+        GPU-only fast path: each update as one fused CuPy kernel
+        (:mod:`neural_arch.optim.fused`). None uses it for CuPy float32/float64
+        parameters (so without CuPy the NumPy kernel runs); False always runs the
+        array-module kernel; True requires it (an error for any other parameter).
     contiguous : bool, default False
         Flat-buffer fast path (:mod:`neural_arch.optim.contiguous`).
     """
 
     hyperparameters = {"lr": non_negative, "alpha": unit_interval, "eps": non_negative,
                        "weight_decay": non_negative, "momentum": non_negative,
-                       "centered": flag, "maximize": flag}
+                       "centered": flag, "maximize": flag, "fused": optional_flag}
 
     @accepts_aliases
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
-                 momentum=0.0, centered=False, *, maximize=False, contiguous=False):
+                 momentum=0.0, centered=False, *, maximize=False, fused=None,
+                 contiguous=False):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                        momentum=momentum, centered=centered, maximize=maximize)
+                        momentum=momentum, centered=centered, maximize=maximize, fused=fused)
         super().__init__(params, defaults, contiguous=contiguous)
 
     def _update(self, param, grad, state, group):
@@ -150,9 +216,9 @@ class RMSprop(Optimizer):
         if group["centered"] and "grad_avg" not in state:
             state["grad_avg"] = xp.zeros_like(param)
         state["step"] += 1
-        rmsprop_update(param, grad, state["square_avg"], lr=group["lr"],
-                       alpha=group["alpha"], eps=group["eps"],
-                       weight_decay=group["weight_decay"], momentum=group["momentum"],
-                       momentum_buffer=state.get("momentum_buffer"),
-                       centered=group["centered"], grad_avg=state.get("grad_avg"),
-                       maximize=group["maximize"], scratch=self._scratch(param))
+        update = rmsprop_fused if use_fused(param, group) else rmsprop_update
+        update(param, grad, state["square_avg"], lr=group["lr"], alpha=group["alpha"],
+               eps=group["eps"], weight_decay=group["weight_decay"],
+               momentum=group["momentum"], momentum_buffer=state.get("momentum_buffer"),
+               centered=group["centered"], grad_avg=state.get("grad_avg"),
+               maximize=group["maximize"], scratch=self._scratch(param))

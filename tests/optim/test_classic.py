@@ -272,7 +272,7 @@ def test_signatures_and_aliases():
     assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["eps"] == 1e-6
     assert Adagrad(_p()).defaults == dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0,
                                           initial_accumulator_value=0.0, eps=1e-10,
-                                          maximize=False)
+                                          maximize=False, fused=None)
     assert Rprop(_p()).defaults["step_sizes"] == (1e-6, 50.0)
     assert ASGD(_p()).defaults["t0"] == 1e6
     assert Adadelta(_p()).defaults["lr"] == 1.0

@@ -353,7 +353,7 @@ def test_every_config_form_builds_the_same_pair(form):
     opt, sched = factory.create_optimizer_and_scheduler(model=model(), config=FORMS[form])
     assert get_config(opt) == {
         "type": "adamw", "lr": 1e-4, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 1e-4,
-        "amsgrad": False, "maximize": False,
+        "amsgrad": False, "maximize": False, "fused": None,
         "gradient_clipping": optim.GradientClipper(max_norm=1.0).to_config()}
     assert get_config(sched) == {"type": "cosine", "T_max": 10, "eta_min": 1e-7}
     nested = OptimizerFactory.get_config(opt, sched)

@@ -102,7 +102,8 @@ def test_minimal_and_full_configuration():
     optimizer = optimizer_builder(config, learning_rate=0.001)
     assert optimizer.to_config() == {
         "type": "adam", "learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999,
-        "epsilon": 1e-7, "weight_decay": 0.0, "amsgrad": False, "maximize": False}
+        "epsilon": 1e-7, "weight_decay": 0.0, "amsgrad": False, "maximize": False,
+        "fused": None}
 
     # Full configuration
     config = {
