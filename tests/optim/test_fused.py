@@ -9,8 +9,9 @@ a. on a GPU (skipped without CuPy): for every flag combination, 20 steps of the
 b. without a GPU: :class:`CpuElementwiseKernel` turns the *same* spec into C++
    by CuPy's binding rules, compiles it with g++ and runs it on NumPy arrays
    through ctypes. With the dispatch seams patched, whole optimizer steps take the
-   fused path on the CPU and must give the NumPy kernel's numbers, for every flag,
-   in float32 and float64. This is the proof of the kernels' arithmetic;
+   fused path on the CPU and must give the NumPy kernel's numbers bit for bit, for
+   every flag, in float32 and float64 (and on the strict fake CuPy device, for the
+   Python side of the fused path). This is the proof of the kernels' arithmetic;
 c. ``nvcc --ptx`` compiles every spec wrapped as CuPy wraps it (an ``extern "C"
    __global__`` function with a grid-stride loop over ``i``), for float and
    double: the CUDA-C is valid CUDA, and the float kernels do no double-precision
@@ -564,6 +565,31 @@ def test_contiguous_mode_launches_once_per_group(name, emulated):
         assert launches == len(SHAPES) * STEPS
     reference = run(cls, kwargs, init, grads, fused_flag=False, groups=True)
     assert_close(flat, reference, 0.0, f"{cls.__name__} contiguous: {MIRROR_HINT}")
+
+
+@requires_gxx
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_the_fused_path_keeps_device_arrays_on_their_device(name, emulated, monkeypatch):
+    # The Python side of the fused path (placeholders, scratch, LAMB's norms) on the
+    # strict fake CuPy, which refuses NumPy arrays mixed into device data: the g++ twin
+    # takes the arrays inside the fake ones.
+    from tests import fake_cupy
+    fake_cupy.register()
+    build = fused.build
+
+    def unwrapping_build(spec):
+        twin = build(spec)
+        return lambda *args: twin(*(a._a if type(a) is fake_cupy.FakeArray else a
+                                    for a in args))
+    monkeypatch.setattr(fused, "build", unwrapping_build)
+    monkeypatch.setattr(fused, "on_device", lambda a: type(a) is fake_cupy.FakeArray)
+    cls, draws = flag_combinations(name)
+    init, grads = problem(np.float32, seed=2)
+    before = _launches(emulated)
+    got = run(cls, draws[-1], init, grads[:3], device="fake")
+    assert _launches(emulated) == before + 3 * len(SHAPES)
+    assert_close(got, run(cls, draws[-1], init, grads[:3], fused_flag=False), 0.0,
+                 f"{name} on the fake device: {MIRROR_HINT}")
 
 
 @requires_gxx
