@@ -218,13 +218,18 @@ def fraction(name, value):
     return check_range(name, value, 0.0, 1.0)
 
 
+def _is_numpy_bool(value):
+    # numpy.bool_ (named ``bool`` since NumPy 2), without importing NumPy here.
+    return type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")
+
+
 def flag(name, value):
     """A bool (NumPy bools accepted)."""
-    if not isinstance(value, bool):
-        if type(value).__name__ == "bool_":
-            return bool(value)
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
-    return value
+    if isinstance(value, bool):
+        return value
+    if _is_numpy_bool(value):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
 
 
 def optional_flag(name, value):
@@ -232,7 +237,7 @@ def optional_flag(name, value):
     automatically", such as ``fused``."""
     if value is None or isinstance(value, bool):
         return value
-    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
+    if _is_numpy_bool(value):
         return bool(value)
     raise TypeError(f"{name} must be None, True or False, got {value!r} "
                     f"({type(value).__name__})")

@@ -16,8 +16,9 @@ Conventions, the same in every kernel:
 
 * ``g`` is the *effective* gradient: the loss gradient, negated under
   ``maximize``, plus the L2 term ``λθ`` when weight decay means L2 (Adam, SGD);
-* moving averages are ``avg ← β·avg + (1-β)·x`` (PyTorch's ``lerp`` form has the
-  same value up to rounding);
+* moving averages are ``avg ← β·avg + (1-β)·x`` (:func:`moving_average_`), or the
+  same value in ``lerp`` form ``avg ← avg + (1-β)·(x - avg)`` (:func:`lerp_`) where
+  that saves a trip to memory;
 * bias corrections are ``1 - β^t`` with ``t`` the 1-based step.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 from ..backend import device_of, get_array_module
 
 __all__ = ["scratch_like", "scratch_for", "blocks", "BLOCK_BYTES", "effective_grad",
-           "moving_average_", "bias_correction", "decoupled_weight_decay_", "descend_"]
+           "moving_average_", "lerp_", "bias_correction", "decoupled_weight_decay_", "descend_"]
 
 #: Bytes of each array in one block of :func:`blocks`. The five or six arrays of an
 #: Adam block (parameter, gradient, two moments, scratch) then take about 3 MiB,
@@ -129,6 +130,21 @@ def moving_average_(avg, x, beta, out):
     get_array_module(avg).multiply(x, 1 - beta, out=out)
     avg *= beta
     avg += out
+    return avg
+
+
+def lerp_(avg, x, weight, out):
+    """In place: ``avg ← avg + w·(x - avg)``, the moving average in lerp form.
+
+    The value of :func:`moving_average_` with ``β = 1 - w`` (PyTorch's Adam writes
+    its first moment this way, ``exp_avg.lerp_(grad, 1 - β1)``). Its first pass
+    reads ``x`` and ``avg`` together: for arrays fetched from main memory that is
+    one trip where the ``β·avg + (1-β)·x`` form makes two, which is why Adam's first
+    moment uses it. ``x`` may be ``out`` (it is used up).
+    """
+    get_array_module(avg).subtract(x, avg, out=out)     # x - avg
+    out *= weight
+    avg += out                                          # avg + w (x - avg)
     return avg
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 from ..backend import get_array_module
 from ._args import accepts_aliases, betas, flag, non_negative, optional_flag
 from ._kernels import (bias_correction, blocks, decoupled_weight_decay_, descend_,
-                       effective_grad, moving_average_, scratch_for)
+                       effective_grad, lerp_, moving_average_, scratch_for)
 from .fused import FusedKernel, FusedOptimizer, launch, placeholder, use_fused
 from .optimizer import state_view
 
@@ -100,7 +100,7 @@ def adam_kernel(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps
                                                 max_exp_avg_sq, scratch=scratch):
         decoupled_weight_decay_(theta, lr, decoupled_weight_decay)  # θ = θ(1-γλ) (AdamW)
         g = effective_grad(dtheta, theta, weight_decay, maximize, out=s)  # g_t = ±∇f + λθ
-        moving_average_(m, g, beta1, out=s)                 # m_t = β1 m + (1-β1) g_t
+        lerp_(m, g, 1 - beta1, out=s)                       # m_t = β1 m + (1-β1) g_t
         g = effective_grad(dtheta, theta, weight_decay, maximize, out=s)  # (s used up)
         xp.multiply(g, g, out=s)
         moving_average_(v, s, beta2, out=s)                 # v_t = β2 v + (1-β2) g_t²
@@ -118,13 +118,13 @@ def adam_kernel(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps
 #: scalars (``step_size``, ``eps_hat``, ``1 - β``); ``decay = 1 - γλ`` for AdamW, 1 for Adam.
 ADAM_KERNEL = FusedKernel(
     name="neural_arch_adam",
-    in_params=("T grad, T decay, T weight_decay, T beta1, T one_minus_beta1, T beta2, "
+    in_params=("T grad, T decay, T weight_decay, T one_minus_beta1, T beta2, "
                "T one_minus_beta2, T eps_hat, T step_size, int32 amsgrad, int32 maximize"),
     out_params="T param, T exp_avg, T exp_avg_sq, raw T max_exp_avg_sq",
     operation=r"""
     param = param * decay;                                      // θ = θ(1-γλ) (AdamW)
     T g = effective_grad(grad, param, weight_decay, maximize);  // g_t = ±∇f + λθ
-    exp_avg = moving_average(exp_avg, g, beta1, one_minus_beta1);   // m_t = β1 m + (1-β1) g_t
+    exp_avg = lerp(exp_avg, g, one_minus_beta1);                // m_t = β1 m + (1-β1) g_t
     T v = moving_average(exp_avg_sq, g * g, beta2, one_minus_beta2);
     exp_avg_sq = v;                                             // v_t = β2 v + (1-β2) g_t²
     if (amsgrad) {
@@ -148,7 +148,7 @@ def adam_fused(param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps,
         raise ValueError("amsgrad=True needs the max_exp_avg_sq array")
     bc1, bc2 = bias_correction(beta1, step), bias_correction(beta2, step)
     step_size, eps_hat = lr * bc2 ** 0.5 / bc1, eps * bc2 ** 0.5
-    launch(ADAM_KERNEL, grad, 1 - lr * decoupled_weight_decay, weight_decay, beta1, 1 - beta1,
+    launch(ADAM_KERNEL, grad, 1 - lr * decoupled_weight_decay, weight_decay, 1 - beta1,
            beta2, 1 - beta2, eps_hat, step_size, int(amsgrad), int(maximize),
            param, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else placeholder(param))
     return param

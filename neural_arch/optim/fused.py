@@ -16,7 +16,7 @@ How the CUDA-C mirrors the NumPy code:
   the host (``1 - beta1``, Adam's folded ``step_size`` and ``eps_hat``) are
   computed on the host in float64 here too and passed already folded.
 * The helpers of ``_kernels.py`` have ``__device__`` twins of the same name in
-  :data:`PREAMBLE` (``effective_grad``, ``moving_average``, ``descend``, and
+  :data:`PREAMBLE` (``effective_grad``, ``moving_average``, ``lerp``, ``descend``, and
   ``maximum`` and ``sign`` for NumPy's ufuncs), so a kernel reads like its NumPy
   kernel.
 * State arrays that a flag may switch off (AMSGrad's ``max_exp_avg_sq``, the
@@ -70,6 +70,12 @@ __device__ __forceinline__ T effective_grad(T grad, T param, T weight_decay, int
 template <typename T>
 __device__ __forceinline__ T moving_average(T avg, T x, T beta, T one_minus_beta) {
     return avg * beta + x * one_minus_beta;
+}
+
+// avg + w·(x - avg), the same average in lerp form: _kernels.lerp_
+template <typename T>
+__device__ __forceinline__ T lerp(T avg, T x, T w) {
+    return avg + (x - avg) * w;
 }
 
 // θ - step_size·direction: _kernels.descend_

@@ -162,6 +162,13 @@ def test_valid_edges_are_accepted():
     SGD([P(2)], momentum=0.9, nesterov=True, lr=np.float32(0.1))
 
 
+def test_numpy_bools_are_accepted_as_flags_and_stored_as_bools():
+    group = Adam([P(2)], amsgrad=np.bool_(True), maximize=np.True_).param_groups[0]
+    assert group["amsgrad"] is True and group["maximize"] is True
+    with pytest.raises(TypeError, match="amsgrad must be True or False, got 1"):
+        Adam([P(2)], amsgrad=1)
+
+
 # ---- aliases -------------------------------------------------------------------
 
 @pytest.mark.parametrize("alias,canonical", [
