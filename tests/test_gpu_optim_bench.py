@@ -10,7 +10,6 @@ that a machine without a GPU gets a valid JSON whose GPU rows say why they are e
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import os
 import pathlib
@@ -72,11 +71,6 @@ def stand_ins(bench):
     return cupy, torch, syncs
 
 
-def has_fused_option():
-    import neural_arch as na
-    return "fused" in inspect.signature(na.optim.Adam.__init__).parameters
-
-
 # ---- the GPU rows on stand-ins ----------------------------------------------------------------
 
 def test_every_gpu_row_runs_on_the_stand_ins(bench, stand_ins):
@@ -85,15 +79,10 @@ def test_every_gpu_row_runs_on_the_stand_ins(bench, stand_ins):
                                      cupy=cupy, torch=torch)
     assert list(results) == ["tiny/adam", "tiny/sgd"]
     assert gpu["cupy"] == "stand-in device 'fake'"
-    fused_rows = ("cupy_xp", "cupy_fused")
     for key, rows in results.items():
         assert list(rows) == list(bench.IMPLEMENTATIONS)
         assert timing[key].startswith("round-robin")
         for impl, r in rows.items():
-            if impl in fused_rows and not has_fused_option():
-                # neural_arch without the fused= option yet: said so, not measured.
-                assert "fused" in r["skipped"] and "ms" not in r
-                continue
             assert "skipped" not in r, (key, impl, r)
             assert r["ms"] > 0
             np.testing.assert_allclose(r["vs_neural_arch_cpu"],
@@ -107,11 +96,8 @@ def test_every_gpu_row_runs_on_the_stand_ins(bench, stand_ins):
     assert [(t["case"], t["baseline"]) for t in met] == [
         ("tiny/adam", "torch_cuda_fused"), ("tiny/adam", "neural_arch_cpu")]
     for t in met:
-        if has_fused_option():
-            assert t["ratio"] > 0 and t["speedup"] == pytest.approx(1 / t["ratio"])
-            assert isinstance(t["met"], bool)
-        else:
-            assert t["met"] is None and "fused" in t["why"]
+        assert t["ratio"] > 0 and t["speedup"] == pytest.approx(1 / t["ratio"])
+        assert isinstance(t["met"], bool)
 
 
 def test_neural_arch_rows_hold_their_arrays_on_the_device(bench, stand_ins):
@@ -120,8 +106,7 @@ def test_neural_arch_rows_hold_their_arrays_on_the_device(bench, stand_ins):
     rng = np.random.default_rng(0)
     params0 = [rng.standard_normal((2, 3), np.float32) for _ in range(2)]
     grads0 = [rng.standard_normal((2, 3), np.float32) for _ in range(2)]
-    for impl in ("cupy_contiguous",) + (("cupy_xp", "cupy_fused") if has_fused_option()
-                                        else ()):
+    for impl in ("cupy_contiguous", "cupy_xp", "cupy_fused"):
         step, read = bench.build(impl, "adam", params0, grads0, cupy, None)
         step()
         assert all(type(a) is fake_cupy.FakeArray for a in read()), impl
