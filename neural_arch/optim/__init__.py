@@ -20,8 +20,11 @@ How to add an optimizer
      ``np.`` on data, at most one scratch array (``scratch_like``). Reuse
      ``_kernels.py`` (effective gradient, moving averages, bias correction,
      decoupled decay, descent step) rather than rewriting them;
-   * optionally a fused CuPy kernel (``backend.cached_kernel``), held equal to the
-     NumPy kernel by a GPU test;
+   * optionally a fused CuPy kernel: a :class:`~neural_arch.optim.fused.FusedKernel`
+     whose CUDA-C repeats the NumPy kernel row for row (the ``__device__`` twins of
+     ``_kernels.py`` are in ``fused.PREAMBLE``), launched from ``_update`` when
+     ``fused.use_fused`` says so, and held to the NumPy kernel by
+     ``tests/optim/test_fused.py`` (a g++ twin on the CPU, nvcc, and the GPU);
    * the class: ``hyperparameters = {name: validator}`` (validators in
      ``_args.py``: ``non_negative``, ``fraction``, ``betas``, ``flag``, ...),
      ``__init__`` decorated with ``@accepts_aliases`` that builds ``defaults``
