@@ -179,19 +179,26 @@ def step_targets(results, limit, keys=None):
     return out
 
 
-def step_arguments(prog, description, libraries, repeat=15):
-    """The command line shared by the training-step benchmarks."""
+def timing_arguments(prog, description, repeat=7,
+                     quick="3 runs of 0.05 s: a smoke test, not a result"):
+    """A command line with the options every timing benchmark has: ``--repeat``,
+    ``--min-time``, ``--quick`` (its help text: ``quick``) and ``--out``."""
     import argparse
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--repeat", type=int, default=repeat,
                    help=f"timing runs per case; the best counts (default {repeat})")
     p.add_argument("--min-time", type=float, default=0.2,
                    help="seconds each timing run lasts at least (default 0.2)")
-    p.add_argument("--quick", action="store_true",
-                   help="3 runs of 0.05 s: a smoke test, not a result")
+    p.add_argument("--quick", action="store_true", help=quick)
+    p.add_argument("--out", help="write the results as JSON to this path")
+    return p
+
+
+def step_arguments(prog, description, libraries, repeat=15):
+    """The command line shared by the training-step benchmarks."""
+    p = timing_arguments(prog, description, repeat)
     p.add_argument("--libs", default=",".join(libraries),
                    help=f"comma-separated subset of {','.join(libraries)}")
-    p.add_argument("--out", help="write the results as JSON to this path")
     return p
 
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 from . import _common  # noqa: F401  (first: pins the thread pools to one thread)
 
-import argparse  # noqa: E402
 import gc  # noqa: E402
 import importlib.util  # noqa: E402
 import sys  # noqa: E402
@@ -53,7 +52,7 @@ import sys  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ._common import (import_torch, library_version, markdown_table, now,  # noqa: E402
-                      time_round_robin, write_report)
+                      time_round_robin, timing_arguments, write_report)
 from .optim_step import HYPER  # noqa: E402  (the same hyper-parameters as the CPU benchmark)
 
 WORKLOADS = {"10M/100": (100, (250, 400)), "100M/100": (100, (1000, 1000))}
@@ -383,20 +382,13 @@ def tables(results):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_optim",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("--repeat", type=int, default=7,
-                   help="timing runs per case; the best counts (default 7)")
-    p.add_argument("--min-time", type=float, default=0.2,
-                   help="seconds each timing run lasts at least (default 0.2)")
-    p.add_argument("--quick", action="store_true",
-                   help="workloads 1M/100 and 10M/100, 3 runs of 0.05 s: a smoke test")
+    p = timing_arguments("python -m benchmarks.gpu_optim", __doc__.split("\n\n")[0],
+                         quick="workloads 1M/100 and 10M/100, 3 runs of 0.05 s: a smoke test")
     p.add_argument("--only", default=",".join(IMPLEMENTATIONS),
                    help=f"comma-separated subset of {','.join(IMPLEMENTATIONS)}")
     p.add_argument("--workloads", default=None,
                    help=f"comma-separated subset of {','.join(WORKLOADS)} "
                         f"(with --quick: of {','.join(QUICK_WORKLOADS)})")
-    p.add_argument("--out", help="write the results as JSON to this path")
     args = p.parse_args(argv)
     names = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(names) - set(IMPLEMENTATIONS))

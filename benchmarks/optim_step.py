@@ -40,14 +40,13 @@ from __future__ import annotations
 
 from . import _common  # noqa: F401  (first: pins the thread pools to one thread)
 
-import argparse  # noqa: E402
 import sys  # noqa: E402
 import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from ._common import (import_torch, markdown_table, now, time_round_robin,  # noqa: E402
-                      write_report)
+                      timing_arguments, write_report)
 
 WORKLOADS = {"10M/100": (100, (250, 400)), "1M/1000": (1000, (25, 40))}
 QUICK_WORKLOADS = {"10M/100": (10, (250, 400)), "1M/1000": (100, (25, 40))}
@@ -320,19 +319,13 @@ def tables(results):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m benchmarks.optim_step",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("--repeat", type=int, default=7,
-                   help="timing runs per case; the best counts (default 7)")
-    p.add_argument("--min-time", type=float, default=0.2,
-                   help="seconds each timing run lasts at least (default 0.2)")
-    p.add_argument("--quick", action="store_true",
-                   help="a tenth of the tensors, 3 runs of 0.05 s: a smoke test, not a result")
+    p = timing_arguments("python -m benchmarks.optim_step", __doc__.split("\n\n")[0],
+                         quick="a tenth of the tensors, 3 runs of 0.05 s: a smoke test, "
+                               "not a result")
     p.add_argument("--only", default=",".join(IMPLEMENTATIONS),
                    help=f"comma-separated subset of {','.join(IMPLEMENTATIONS)}")
     p.add_argument("--workloads", default=",".join(WORKLOADS),
                    help=f"comma-separated subset of {','.join(WORKLOADS)}")
-    p.add_argument("--out", help="write the results as JSON to this path")
     args = p.parse_args(argv)
     names = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(names) - set(IMPLEMENTATIONS))
