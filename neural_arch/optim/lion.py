@@ -87,8 +87,7 @@ LION_KERNEL = FusedKernel(
     out_params="T param, T exp_avg",
     operation=r"""
     T g = effective_grad(grad, param, T(0), maximize);          // g_t = ±∇f
-    // c_t = β1 m + (1-β1) g_t, written m + (1-β1)(g_t - m)
-    T c = (g - exp_avg) * one_minus_beta1 + exp_avg;
+    T c = lerp(exp_avg, g, one_minus_beta1);                    // c_t = β1 m + (1-β1) g_t
     param = param * decay;                                      // θ = θ (1 - ηλ)
     param = descend(param, sign(c), lr);                        // θ_t = θ - η sign(c_t)
     exp_avg = moving_average(exp_avg, g, beta2, one_minus_beta2);   // m_t = β2 m + (1-β2) g_t
